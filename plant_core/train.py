@@ -401,7 +401,9 @@ def _short(m: dict) -> dict:
 def cached(run: Run, name: str, key: str, make):
     """Loads stage `name` from the cache if its key matches, else makes it (main process) and saves it."""
     path = run.cache_dir / f"{name}-{key}.pt"
-    if not path.exists():
+    exists = path.exists()
+    run.barrier()  # every process has looked before the main one writes, so all take the same branch
+    if not exists:
         started = time.perf_counter()
         value = make()
         run.timings[name] = time.perf_counter() - started
