@@ -1,9 +1,9 @@
 """Sentence templates, filler text and abbreviation tables for the synthetic note generator.
 
-Everything here is wording, not logic: section headers, the clinician phrases that surround diagnoses,
-normal findings that carry no code, and the paraphrase table that turns an official ICD-10-CM
-description into what a clinician writes. Templates use `[a|b|c]` for a random choice and `{name}`
-for a slot that the generator fills (`{m}` is a mention); `expand` and `slots` read them.
+The wording of a note: section headers, the clinician phrases around diagnoses, normal findings that
+carry no code, and the paraphrase table that turns an official ICD-10-CM title into what a clinician
+writes, with the small functions that turn them into text. Templates use `[a|b|c]` for a random choice
+and `{name}` for a slot the generator fills (`{m}` is a mention whose span it records).
 """
 
 from __future__ import annotations
@@ -189,7 +189,8 @@ PLAN_BY_CHAPTER = {
         "precautions]"],
     "T": ["[tox consulted|poison control contacted], [supportive care|monitor on tele], [hold offending "
         "agent]"],
-    "Z": ["[cont home regimen|noted|no acute issues], [f/u outpt|PCP aware]"],
+    "Z": ["[cont home regimen|noted|no acute issues], [f/u outpt|PCP aware]",
+          "[confirmed with pt|documented|noted on admission], [no change this admission|continue as before]"],
 }
 GENERIC_PLAN = [
     "[cont home meds|continue home regimen|monitor|stable], [f/u outpt|PCP f/u|recheck in AM]",
@@ -306,8 +307,8 @@ HPI_FILLER = [
     "family|].",
     "[Baseline|At baseline], pt [ambulates|walks] [with a walker|with a cane|independently] and [lives "
     "with|is supported by] [family|spouse|children].",
-    "[History is|History was] [limited by|obtained despite] [hearing impairment|language barrier|poor recall], "
-    "[an interpreter was used|family assisted|chart reviewed].",
+    "[History is|History was] [limited by|obtained despite] [hearing impairment|language barrier|poor "
+    "recall], [an interpreter was used|family assisted|chart reviewed].",
     "[Pt|Patient] [was seen|was evaluated] [at urgent care|in clinic|by PCP] [2 days ago|last "
     "week|yesterday] and [sent to the ED|told to come in|advised to seek care].",
     "[Pt|Patient] [tried|took] [tylenol|OTC meds|rest and fluids] at home [without relief|with minimal "

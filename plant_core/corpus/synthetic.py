@@ -15,6 +15,7 @@ import random
 import re
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -74,7 +75,9 @@ _PRESETS: dict[str, dict] = {
                  codes_per_note_sd=2.0, words_mean=120, words_sd=30, distractor_rate=1.0,
                  discharge_summary_rate=0.0),
     "demo": dict(n_notes=4000, n_labels=1000, words_mean=350, words_sd=100),
-    "bench": dict(n_notes=50_000, n_labels=8000, words_mean=1700, words_sd=450, discharge_summary_rate=0.8),
+    # MIMIC-sized: a flatter, heavier tail so that few of the 8,000 labels go unseen in training.
+    "bench": dict(n_notes=50_000, n_labels=8000, words_mean=1700, words_sd=450, discharge_summary_rate=0.8,
+                  tail_share=0.2, tail_zipf_exponent=0.8),
 }
 
 
@@ -257,6 +260,14 @@ def _tail_codes(count: int, excluded: set[str], rng: random.Random) -> list[str]
             if _is_plausible_tail_code(code, icd.description(code)):
                 picked.append(code)
         chosen.extend(picked)
+    if len(chosen) < count:  # a chapter short of plausible codes leaves its share to the others
+        taken = set(chosen)
+        rest = [code for letter in letters for code in by_letter[letter] if code not in taken]
+        for code in rng.sample(rest, len(rest)):
+            if len(chosen) == count:
+                break
+            if _is_plausible_tail_code(code, icd.description(code)):
+                chosen.append(code)
     rng.shuffle(chosen)
     return chosen[:count]
 
@@ -364,7 +375,8 @@ def _draw_patient(rng: random.Random, space: LabelSpace, config: SynthConfig) ->
 
 def _slots_for(profile: _CodeProfile, rng: random.Random, discharge: bool) -> list[str]:
     """Where a code's 1-3 evidence mentions go: its home section first, then up to two other places."""
-    extras = ["plan"] * (profile.home in ("hpi", "pmh", "social"))
+    # A problem gets a plan item; a status or history (chapter Z) only where the assessment is its home.
+    extras = ["plan"] * (profile.home in ("hpi", "pmh", "social") and profile.code[0] != "Z")
     extras += ["med"] * bool(profile.medications) + ["finding"] * bool(profile.findings)
     extras += ["dx"] * discharge + ["hpi_intro"] * (profile.home == "pmh")
     home = "plan" if profile.home == "assessment" else profile.home
@@ -403,6 +415,7 @@ def _pick_distractors(rng: random.Random, space: LabelSpace, config: SynthConfig
                       used_text: list[str], with_ros: bool) -> list[_Mention]:
     """Mentions of codes that are not gold, do not clash with a gold code, and reuse none of its words."""
     count = _poisson(rng, config.distractor_rate)
+    used_words = [_as_words(text) for text in used_text]
     picked: list[_Mention] = []
     kinds, weights = list(T.DISTRACTOR_KIND_WEIGHTS), list(T.DISTRACTOR_KIND_WEIGHTS.values())
     for _ in range(4 * count):
@@ -414,27 +427,27 @@ def _pick_distractors(rng: random.Random, space: LabelSpace, config: SynthConfig
             continue
         profile = space.profiles[rng.choice(pool)]
         text = rng.choice(profile.distractor_mentions)
-        lowered = text.lower()
+        words = _as_words(text)
         if (
             profile.code in gold
             or any(_conflicts(profile, space.profiles[g]) for g in gold)
             or any(profile.code == other.code for other in picked)
-            or any(_shares_wording(lowered, used) for used in used_text)
+            # One phrase holding the other as whole words: 'PE' clashes with 'PE ruled out', not 'HLD'.
+            or any(words in used or used in words for used in used_words)
         ):
             continue
         section = rng.choice([s for s in _DISTRACTOR_SECTIONS[kind] if with_ros or s != "ros"])
         picked.append(_Mention(profile.code, text, kind, section))
-        used_text.append(lowered)
+        used_words.append(words)
     return picked
 
 
 _NON_WORD = re.compile(r"\W+")
 
 
-def _shares_wording(a: str, b: str) -> bool:
-    """Whether one lower-cased phrase holds the other as whole words ('pe' is not in 'hyperlipidemia')."""
-    short, long = sorted((f" {_NON_WORD.sub(' ', phrase).strip()} " for phrase in (a, b)), key=len)
-    return short in long
+def _as_words(phrase: str) -> str:
+    """' pe ruled out ': lower-case words between single spaces, so that `in` matches whole words."""
+    return f" {_NON_WORD.sub(' ', phrase.lower()).strip()} "
 
 
 def _compose(index: int, space: LabelSpace, config: SynthConfig) -> Note:
@@ -514,9 +527,10 @@ def _write_sections(rng: random.Random, mentions: list[_Mention], pt: str, compl
     sections["hpi"] = [opening] + hpi
 
     pmh = [item + [T.expand(rng, rng.choice(T.PMH_ITEM_SUFFIXES))] for item in at("pmh")]
+    has_commas = any("," in piece[0] for item in pmh for piece in item if isinstance(piece, tuple))
     if not pmh:
         sections["pmh"] = [[rng.choice(("None", "None.", "No significant PMH", "Denies"))]]
-    elif rng.random() < 0.5:
+    elif has_commas or rng.random() < 0.5:  # items with commas of their own read badly in a comma list
         bullet = rng.choice(("- ", "* ", ""))
         sections["pmh"] = [[bullet] + item for item in pmh]
     else:
@@ -562,9 +576,11 @@ def _write_sections(rng: random.Random, mentions: list[_Mention], pt: str, compl
     plan: Lines = []
     for m in mentions:
         if m.section == "plan" and m.kind == "evidence":
-            plan_text = T.expand(rng, rng.choice(T.PLAN_BY_CHAPTER.get(m.code[0], []) + T.GENERIC_PLAN))
+            letter = m.code[0]
+            plans = T.PLAN_BY_CHAPTER.get(letter, []) + ([] if letter == "Z" else T.GENERIC_PLAN)
+            plan_text = T.expand(rng, rng.choice(plans))
             if discharge:
-                follow_ups = T.COURSE_FOLLOW_UP.get(m.code[0], []) + T.GENERIC_FOLLOW_UP
+                follow_ups = T.COURSE_FOLLOW_UP.get(letter, []) + T.GENERIC_FOLLOW_UP
                 told = [" " + T.expand(rng, t) for t in rng.sample(follow_ups, rng.randint(0, 2))]
                 item = T.render(rng, rng.choice(T.COURSE_MENTION), {"m": m.pieces(), "plan": plan_text})
                 plan.append(item + told)
@@ -602,22 +618,26 @@ def _pad_with_filler(rng: random.Random, sections: dict[str, Lines], target_word
         return
     suppressed = {key for key, words in T.IMAGING_SUPPRESS.items() if any(w in evidence_text for w in words)}
     reports = [template for key, template in T.REPORT_FILLER if key not in suppressed]
+    # (section, filler, share of the missing words, times each filler sentence may appear)
     if discharge:
-        shares = [("hpi", T.HPI_FILLER, 0.2), ("course", T.COURSE_FILLER, 0.35),
-                  ("dc_instructions", T.DC_INSTRUCTIONS, 0.25), ("labs", reports, 0.2)]
+        shares = [("hpi", T.HPI_FILLER, 0.2, 2), ("course", T.COURSE_FILLER, 0.35, 2),
+                  ("dc_instructions", T.DC_INSTRUCTIONS, 0.25, 2), ("labs", reports, 0.2, 1)]
     else:
-        shares = [("hpi", T.HPI_FILLER, 0.45), ("plan", T.HP_PLAN_FILLER, 0.25), ("labs", reports, 0.3)]
-    for key, templates, share in shares:
+        shares = [("hpi", T.HPI_FILLER, 0.3, 2), ("plan", T.HP_PLAN_FILLER, 0.3, 2),
+                  ("labs", reports, 0.4, 1)]
+    added = 0
+    for key, templates, share, repeats in shares:
         budget, lines = share * missing, sections[key]
-        # Each sentence at most twice a note (its choices then differ); real notes repeat themselves too.
-        for template in rng.sample(templates, len(templates)) + rng.sample(templates, len(templates)):
+        # A sentence's choices differ when it comes back; real notes repeat themselves too.
+        for template in _shuffled(rng, templates * repeats):
             if budget <= 0:
                 break
             line: list[T.Piece] = [T.expand(rng, template)]
             # Filler goes between existing lines, never before a section's opening line.
             lines.insert(rng.randint(min(1, len(lines)), len(lines)), line)
             budget -= _words([line])
-    missing = target_words - sum(_words(lines) for lines in sections.values())
+            added += _words([line])
+    missing -= added
     leads = T.LAB_PANEL_LEADS + (T.LATER_LAB_LEADS if discharge else [])
     evidence_words = set(re.findall(r"[a-z0-9]+", evidence_text))
     for _ in range(_MAX_EXTRA_LAB_PANELS):
@@ -626,6 +646,15 @@ def _pad_with_filler(rng: random.Random, sections: dict[str, Lines], target_word
         line = [T.lab_panel(rng, rng.choice(leads), evidence_words)]
         sections["labs"].insert(rng.randint(1, len(sections["labs"])), line)
         missing -= _words([line])
+
+
+def _shuffled(rng: random.Random, items: list[str]) -> Iterator[str]:
+    """The items in random order, shuffled only as far as they are taken (a lazy Fisher-Yates)."""
+    items = list(items)
+    for i in range(len(items)):
+        j = rng.randrange(i, len(items))
+        items[i], items[j] = items[j], items[i]
+        yield items[i]
 
 
 _MAX_EXTRA_LAB_PANELS = 8
