@@ -31,7 +31,10 @@ class DecoderConfig:
     inattention: str = "hard"  # "hard" (-inf, ours) | "soft" (dropped scores zeroed, [code])
     static_branch: bool = True
     planted_source: str = "l2r"  # "l2r" | "mi" (ablation: plant a factorisation of the MI table)
-    static_scale: str = "raw"  # "raw" ([paper]) | "label_max" (each label's MI scaled to max 1)
+    # "label_max" (ours: each label's MI scaled to a maximum of 1, so the static branch's mass says how
+    # much evidence a note holds) | "raw" ([paper]: raw MI, too small to matter next to two softmaxes)
+    static_scale: str = "label_max"
+    bias_init: str = "prior"  # "prior" (ours: each label's logit bias at its training log-odds) | "uniform"
     window: int = 2880  # tokens attended at once; longer notes are read in windows
     label_chunk: int = 0  # >0: compute label attention this many labels at a time (bounded memory)
 
@@ -149,10 +152,10 @@ def _demo() -> Config:
         decoder=DecoderConfig(window=1024),
         vocab=VocabConfig(vocab_size=20000, min_frequency=2),
         mi=MIConfig(top_k=300),
-        lm=LMConfig(epochs=1, batch_size=32, lr=3e-3, max_tokens_per_epoch=400_000),
+        lm=LMConfig(epochs=1, batch_size=32, lr=3e-3, max_tokens_per_epoch=150_000),
         l2r=L2RConfig(factors=64, lr=2e-2, weight_decay=0.01, epochs=25),
         classifier=ClassifierConfig(
-            schedule=[("head", 2), ("lstm_top", 1), ("all", 3)], batch_size=16, lr=3e-3, max_train_tokens=1024
+            schedule=[("head", 2), ("lstm_top", 1), ("all", 1)], batch_size=16, lr=3e-3, max_train_tokens=1024
         ),
     )
 

@@ -103,6 +103,7 @@ class ListSampler:
 
     def __init__(self, grades: sp.csr_matrix, list_size: int, heldout_fraction: float, seed: int):
         self.grades = grades.tocsr()
+        self.grades.sort_indices()  # _grade_of binary-searches each label's tokens
         self.list_size = list_size
         self.n_tokens = grades.shape[1]
         self.rng = np.random.default_rng(seed)
@@ -121,7 +122,12 @@ class ListSampler:
         return self.grades.shape[0]
 
     def _grade_of(self, label: int, tokens: np.ndarray) -> np.ndarray:
-        return np.asarray(self.grades[label, tokens].todense()).ravel()
+        start, end = self.grades.indptr[label], self.grades.indptr[label + 1]
+        row_tokens, row_grades = self.grades.indices[start:end], self.grades.data[start:end]
+        if row_tokens.size == 0:
+            return np.zeros(tokens.size, np.float32)
+        position = np.minimum(np.searchsorted(row_tokens, tokens), row_tokens.size - 1)
+        return np.where(row_tokens[position] == tokens, row_grades[position], 0).astype(np.float32)
 
     def _list(self, label: int, relevant: np.ndarray, stratified: bool) -> tuple[np.ndarray, np.ndarray]:
         n_rel = min(relevant.size, self.list_size // 2)

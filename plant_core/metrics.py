@@ -1,7 +1,8 @@
 """The one evaluation every model (PLANT, LANT, the TF-IDF baseline) goes through.
 
-Pure functions: gold labels and scores (notes × labels) in, floats out. scikit-learn computes what it
-can (precision, recall, F1, ROC-AUC); only the ranking metrics P@k and R@k are written here.
+Pure functions: gold labels and scores (notes × labels) in, floats out. scikit-learn computes
+precision, recall and F1; P@k, R@k and a rank-based ROC-AUC (checked against scikit-learn's, which
+needs minutes at MIMIC-IV size) are written here.
 """
 
 from collections.abc import Sequence
@@ -9,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
-from sklearn.metrics import f1_score, precision_recall_fscore_support, roc_auc_score
+from sklearn.metrics import f1_score, precision_recall_fscore_support
 
 DEFAULT_KS = (5, 8, 15)
 FREQUENCY_BUCKETS = ((1, 5), (6, 20), (21, 100), (101, None))
@@ -108,7 +109,8 @@ def tune_threshold(
     if grid is None:
         candidates = np.unique(gold_sorted)
     else:
-        candidates = np.unique(np.asarray(grid, dtype=np.float64))
+        # In the scores' precision, as `scores >= threshold` compares them.
+        candidates = np.unique(np.asarray(grid, dtype=scores.dtype))
         if candidates.size == 0:
             raise ValueError("grid is empty; pass threshold values or None for the exact search")
     true_positives = n_gold - np.searchsorted(gold_sorted, candidates, side="left")
@@ -225,7 +227,7 @@ def _micro_auc(gold: np.ndarray, scores: np.ndarray) -> float:
     n_positive = int(gold.sum())
     if n_positive == 0 or n_positive == gold.size:
         return float("nan")
-    return float(roc_auc_score(gold.ravel(), scores.ravel()))
+    return _rank_auc(np.sort(scores, axis=None), scores[gold])
 
 
 def _macro_auc(gold: np.ndarray, scores: np.ndarray) -> float:
@@ -233,10 +235,30 @@ def _macro_auc(gold: np.ndarray, scores: np.ndarray) -> float:
     both_classes = np.flatnonzero((positives > 0) & (positives < gold.shape[0]))
     if both_classes.size == 0:
         return float("nan")
-    if both_classes.size == 1:
-        label = both_classes[0]
-        return float(roc_auc_score(gold[:, label], scores[:, label]))
-    return float(roc_auc_score(gold[:, both_classes], scores[:, both_classes], average="macro"))
+    # (labels, notes): each label's scores contiguous, sorted once.
+    by_label = np.ascontiguousarray(scores[:, both_classes].T)
+    gold_by_label = gold[:, both_classes].T
+    positive_scores = [by_label[row][gold_by_label[row]] for row in range(both_classes.size)]
+    by_label.sort(axis=1)
+    per_label = [_rank_auc(by_label[row], positive_scores[row]) for row in range(both_classes.size)]
+    return float(np.mean(per_label))
+
+
+def _rank_auc(all_scores_sorted: np.ndarray, positive_scores: np.ndarray) -> float:
+    """ROC-AUC as the Mann-Whitney statistic: the chance a positive outscores a negative, ties half.
+
+    Equal to scikit-learn's roc_auc_score (the tests check it), but one sort of the scores instead of
+    a full ROC curve per label: 7,600 labels × 10,000 notes take seconds, not minutes.
+    """
+    n_positive = positive_scores.size
+    n_negative = all_scores_sorted.size - n_positive
+    below = np.searchsorted(all_scores_sorted, positive_scores, side="left")
+    at_or_below = np.searchsorted(all_scores_sorted, positive_scores, side="right")
+    # below + at_or_below counts each cell under a positive twice and each cell level with it once:
+    # twice the Mann-Whitney count. Positives among those cells add n_positive² (each pair of them 2,
+    # each one with itself 1); what is left are the positive-negative pairs.
+    doubled = int(below.sum()) + int(at_or_below.sum())
+    return (doubled - n_positive * n_positive) / (2.0 * n_positive * n_negative)
 
 
 def _precision_recall_at_k(

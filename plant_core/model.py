@@ -142,6 +142,13 @@ class LabelAttention(nn.Module):
         self.mi_labels = mi_labels.to(self.mi_indptr.device)
         self.mi_values = mi_values.to(self.mi_indptr.device, torch.float32)
 
+    @torch.no_grad()
+    def init_bias_at_prior(self, label_frequency: torch.Tensor) -> None:
+        """Starts each label's logit at its training log-odds, so early gradients are not spent pushing
+        ~1,000 rare labels' biases down (they would also drag the element-wise weights along)."""
+        p = label_frequency.clamp(1e-6, 1 - 1e-6)
+        self.bias.copy_(torch.log(p / (1 - p)))
+
     def _static_scores(self, tokens: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Dense (B, T, L') MI lookup for the given labels, gathered from the sparse table."""
         B, T = tokens.shape

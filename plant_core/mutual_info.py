@@ -44,8 +44,8 @@ def presence_matrix(
 
 
 def mutual_info_gain(
-    X: sp.spmatrix,
-    Y: sp.spmatrix,
+    X: sp.spmatrix | np.ndarray,
+    Y: sp.spmatrix | np.ndarray,
     *,
     top_k: int | None = 1000,
     positive_only: bool = True,
@@ -55,8 +55,9 @@ def mutual_info_gain(
 ) -> sp.csr_matrix:
     """Labels × tokens sparse matrix holding, for each label, the MI scores of its top_k tokens.
 
-    X is notes × tokens, Y notes × labels, both from the training split (any nonzero counts as
-    present). For token t and label l, with the 2×2 table of notes by (t present?, l present?),
+    X is notes × tokens, Y notes × labels (scipy sparse, or dense for small data), both from the
+    training split; any nonzero counts as present. For token t and label l, with the 2×2 table of
+    notes by (t present?, l present?),
 
         I(t;l) = Σ_{a,b ∈ {0,1}} p(a,b) · log( p(a,b) / (p_T(a) · p_L(b)) )   (nats; 0·log 0 = 0)
 
@@ -124,12 +125,10 @@ def top_tokens(mi: sp.csr_matrix, label_index: int, k: int) -> tuple[np.ndarray,
     return token_ids[order].astype(np.int64), scores[order]
 
 
-def _presence(matrix: sp.spmatrix, name: str) -> sp.csr_matrix:
-    if not sp.issparse(matrix):
-        raise TypeError(
-            f"{name} must be a scipy sparse matrix (see presence_matrix), got {type(matrix).__name__}"
-        )
-    matrix = matrix.tocsr()
+def _presence(matrix: sp.spmatrix | np.ndarray, name: str) -> sp.csr_matrix:
+    matrix = matrix.tocsr() if sp.issparse(matrix) else sp.csr_matrix(np.asarray(matrix))
+    if matrix.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D (notes, columns) matrix, got shape {matrix.shape}")
     if matrix.dtype == np.int32 and matrix.has_canonical_format and (matrix.data == 1).all():
         return matrix  # already a presence matrix: no copy of what can be the largest array here
     matrix = matrix.copy()
@@ -157,8 +156,8 @@ class _CountTable:
         self.label_side = self.n_log_n[self.label_counts] + self.n_log_n[n_notes - self.label_counts]
         self.token_entropy = (self.n_log_n[n_notes] - self.token_side) / n_notes
         self.label_entropy = (self.n_log_n[n_notes] - self.label_side) / n_notes
-        # The sum above cancels terms of size N ln N; what is left below a few of their rounding
-        # errors is an independent pair, not information.
+        # N · I is a difference of terms as large as N ln N; a result within a few of their rounding
+        # errors of zero is an independent pair, not information.
         self.noise = 64 * np.finfo(np.float64).eps * self.n_log_n[n_notes] / n_notes
 
     def positive_pairs(

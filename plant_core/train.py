@@ -459,6 +459,9 @@ def train(
 
     model = build_model(config, tokenizer.vocab_size, len(labels), system)
     model.lm.load_state_dict(lm_state)
+    if config.decoder.bias_init == "prior":
+        frequency = np.asarray(train_split.targets.mean(axis=0)).ravel()
+        model.attention.init_bias_at_prior(torch.from_numpy(frequency).float())
     if system == "plant":
         mi_key = stage_key(tok_key, labels, config.mi)
 
