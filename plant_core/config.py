@@ -155,7 +155,7 @@ def _demo() -> Config:
         lm=LMConfig(epochs=1, batch_size=32, lr=3e-3, max_tokens_per_epoch=150_000),
         l2r=L2RConfig(factors=64, lr=2e-2, weight_decay=0.01, epochs=25),
         classifier=ClassifierConfig(
-            schedule=[("head", 2), ("lstm_top", 1), ("all", 1)], batch_size=16, lr=3e-3, max_train_tokens=1024
+            schedule=[("head", 1), ("lstm_top", 1), ("all", 2)], batch_size=16, lr=3e-3, max_train_tokens=1024
         ),
     )
 
