@@ -96,28 +96,34 @@ class Coder:
         return _predict_proba(self.model_, ids, self.device)
 
     @torch.no_grad()
-    def _attention(self, ids: np.ndarray, label_rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    def _read(self, ids: np.ndarray):
+        self.model_.eval()
         batch, mask = pad_batch([ids])
+        return self.model_.read_windows(batch.to(self.device), mask.to(self.device))
+
+    @torch.no_grad()
+    def _attention(self, windows, label_rows: list[int]) -> np.ndarray:
         labels = torch.tensor(label_rows, dtype=torch.long, device=self.device)
-        logits, maps = self.model_.windowed(batch.to(self.device), mask.to(self.device), labels, explain=True)
-        return torch.sigmoid(logits[0]).cpu().numpy(), maps[0].T.cpu().numpy()  # (codes,), (codes, tokens)
+        return self.model_.window_attention(windows, labels)[0].T.float().cpu().numpy()  # (codes, tokens)
 
     def attention(self, text: str, codes: list[str]) -> NoteAttention:
         """Each code's attention over the note's tokens, scaled to a maximum of 1 per code."""
         ids, offsets = self._encode(text)
         rows = [self._row(code) for code in codes]
-        _, weights = self._attention(ids, rows) if rows else (None, np.zeros((0, ids.size)))
+        weights = self._attention(self._read(ids), rows) if rows else np.zeros((0, ids.size))
         peak = weights.max(axis=1, keepdims=True) if weights.size else np.ones((len(rows), 1))
         return NoteAttention(offsets=offsets, weights=weights / np.where(peak > 0, peak, 1))
 
     def suggest(self, text: str, top_k: int = 15) -> list[Suggestion]:
         """The `top_k` most probable codes, best first, each with its evidence in the text."""
         ids, offsets = self._encode(text)
-        probabilities = _predict_proba(self.model_, [ids], self.device)[0]
+        windows = self._read(ids)  # the encoder runs once, for the scores and the evidence
+        with torch.no_grad():
+            probabilities = torch.sigmoid(self.model_.window_logits(windows)[0].float()).cpu().numpy()
         top = np.argsort(-probabilities, kind="stable")[: max(0, top_k)]
         if top.size == 0:
             return []
-        _, weights = self._attention(ids, top.tolist())
+        weights = self._attention(windows, top.tolist())
         return [
             Suggestion(
                 code=self.labels_[row],

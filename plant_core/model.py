@@ -8,6 +8,8 @@ The one place where PLANT and LANT differ is `LabelAttention.attention_weights`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -100,6 +102,9 @@ class LanguageModel(nn.Module):
 
 # ----------------------------------------------------------------------------------------------------
 # Decoder: label-wise attention
+
+
+INFERENCE_LABEL_CHUNK = 2048  # labels scored at once when no gradient is needed
 
 
 class LabelAttention(nn.Module):
@@ -215,6 +220,8 @@ class LabelAttention(nn.Module):
         if labels is None:
             labels = torch.arange(self.label_queries.size(0), device=hidden.device)
         chunk = self.cfg.label_chunk
+        if chunk <= 0 and not torch.is_grad_enabled():
+            chunk = INFERENCE_LABEL_CHUNK  # inference always bounds its memory
         if chunk <= 0 or labels.numel() <= chunk:
             return self.logits(hidden, tokens, mask, labels)
         # Bounded memory: label attention is O(B·T·L); compute it L/chunk labels at a time, and in
@@ -230,6 +237,17 @@ class LabelAttention(nn.Module):
 
 # ----------------------------------------------------------------------------------------------------
 # The coding model
+
+
+@dataclass
+class Window:
+    """One window of encoded tokens: hidden (B, T, d), planted token ids (B, T), mask (B, T), and which
+    notes still have tokens in it (B,)."""
+
+    hidden: torch.Tensor
+    tokens: torch.Tensor
+    mask: torch.Tensor
+    has_tokens: torch.Tensor
 
 
 class CodingModel(nn.Module):
@@ -286,14 +304,12 @@ class CodingModel(nn.Module):
         groups["embedding"] = [self.lm.encoder.embedding.weight, self.lm.head.bias]
         return groups
 
-    def windowed(self, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor | None = None, explain=False):
-        """Reads a batch of notes of any length in windows of `decoder.window` tokens, carrying the LSTM
-        state across windows (the stateful decoder). A label's logit is its maximum over windows (ours:
-        evidence in any window counts). Returns logits (B, L'), and with `explain` also the attention
-        (B, T, L') of every window side by side.
-        """
+    def read_windows(self, ids: torch.Tensor, mask: torch.Tensor) -> list[Window]:
+        """Encodes a batch of notes of any length in windows of `decoder.window` tokens, carrying the LSTM
+        state across windows (the stateful decoder). The encoder runs once; logits and explanations are
+        then computed from the windows for whichever labels are asked for."""
         window = self.decoder_cfg.window
-        state, best, maps = None, None, []
+        state, windows = None, []
         for start in range(0, ids.size(1), window):
             part, part_mask = ids[:, start : start + window], mask[:, start : start + window]
             has_tokens = part_mask.any(1)
@@ -302,16 +318,29 @@ class CodingModel(nn.Module):
             part_mask = part_mask.clone()
             part_mask[~has_tokens, 0] = True  # a finished note attends to a pad; its logits are dropped
             hidden, state = self.lm.encoder(part, state)
-            tokens = self.planted_tokens(part, hidden)
-            if explain:  # few labels: keep their attention maps
-                weights = self.attention.attention_weights(hidden, tokens, part_mask, self._labels(labels))
-                maps.append(weights.masked_fill(~part_mask.unsqueeze(-1), 0))
-                logits = self.attention.logits_from_weights(weights, hidden, self._labels(labels))
-            else:  # all labels, in chunks when configured
-                logits = self.attention(hidden, tokens, part_mask, labels)
-            logits = logits.masked_fill(~has_tokens.unsqueeze(1), float("-inf"))
+            windows.append(Window(hidden, self.planted_tokens(part, hidden), part_mask, has_tokens))
+        return windows
+
+    def window_logits(self, windows: list[Window], labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, L'): a label's logit is its maximum over windows (ours: evidence in any window counts)."""
+        best = None
+        for w in windows:
+            logits = self.attention(w.hidden, w.tokens, w.mask, labels)
+            logits = logits.masked_fill(~w.has_tokens.unsqueeze(1), float("-inf"))
             best = logits if best is None else torch.maximum(best, logits)
-        return (best, torch.cat(maps, dim=1)) if explain else best
+        return best
+
+    def window_attention(self, windows: list[Window], labels: torch.Tensor) -> torch.Tensor:
+        """Combined attention (B, T, L') of a few labels over every window's tokens, side by side."""
+        maps = [
+            self.attention.attention_weights(w.hidden, w.tokens, w.mask, labels).masked_fill(~w.mask.unsqueeze(-1), 0)
+            for w in windows
+        ]
+        return torch.cat(maps, dim=1)
+
+    def windowed(self, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, L') for notes of any length."""
+        return self.window_logits(self.read_windows(ids, mask), labels)
 
     def _labels(self, labels: torch.Tensor | None) -> torch.Tensor:
         if labels is None:

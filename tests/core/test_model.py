@@ -67,7 +67,8 @@ def test_padding_gets_no_attention_and_does_not_change_logits():
     padded = torch.cat([ids, torch.zeros(1, 10, dtype=torch.long)], dim=1)
     with torch.no_grad():
         short = model.windowed(ids, torch.ones_like(ids, dtype=torch.bool))
-        long, maps = model.windowed(padded, padded != 0, torch.arange(LABELS), explain=True)
+        windows = model.read_windows(padded, padded != 0)
+        long, maps = model.window_logits(windows), model.window_attention(windows, torch.arange(LABELS))
     torch.testing.assert_close(short, long)
     assert maps[0, 30:].abs().sum() == 0
 
@@ -94,7 +95,8 @@ def test_long_notes_are_read_in_windows_with_state_carried():
     ids = note_with_evidence_for(label=4, length=50)
     mask = torch.ones_like(ids, dtype=torch.bool)
     with torch.no_grad():
-        logits, maps = model.windowed(ids, mask, torch.tensor([4]), explain=True)
+        windows = model.read_windows(ids, mask)
+        logits, maps = model.window_logits(windows, torch.tensor([4])), model.window_attention(windows, torch.tensor([4]))
         first_window, _ = model(ids[:, :16], mask[:, :16], labels=torch.tensor([4]))
     assert maps.shape == (1, 50, 1)
     assert logits[0, 0] >= first_window[0, 0]  # max over windows

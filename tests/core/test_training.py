@@ -129,3 +129,15 @@ def test_loading_a_broken_model_directory_names_the_problem(tiny_plant_model, tm
 def test_weights_file_holds_tensors_only(tiny_plant_model):
     state = torch.load(tiny_plant_model / "weights.pt", weights_only=True)
     assert all(isinstance(v, torch.Tensor) for v in state.values())
+
+
+def test_a_cpu_run_is_reproducible_from_its_seed(tiny_corpus, tmp_path):
+    config = Config.named("tiny")
+    config.classifier.schedule = [("head", 1), ("all", 1)]
+    first = train("plant", tiny_corpus, tmp_path / "a", config, seed=3, device="cpu")
+    second = train("plant", tiny_corpus, tmp_path / "b", config, seed=3, device="cpu")
+    a = torch.load(first / "weights.pt", weights_only=True)
+    b = torch.load(second / "weights.pt", weights_only=True)
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
