@@ -14,6 +14,7 @@ QUICK = [
     ["bench.bench_code_search"],
     ["bench.bench_synth", "--config", "demo"],
     ["bench.bench_mutual_info", "--scale", "bench"],
+    ["bench.bench_l2r"],
     ["bench.bench_inference_memory"],
     ["bench.bench_demo_training"],
     ["bench.bench_app"],
