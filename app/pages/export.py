@@ -1,0 +1,127 @@
+"""Export page: the corrected labels of submitted notes (all, or filtered) as CSV, JSON lines, MIMIC CAML
+CSV or a FHIR Bundle, as a download or saved in the export folder for a pipeline to pick up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import streamlit as st
+
+from app import resources
+from app.markdown_text import plain
+from app.services import decisions, exporters, notes
+from app.services.exporters import ExportNote
+from app.services.notes import NoteFilter
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    name: str
+    file_name: str
+    mime: str
+    write: Callable[[Sequence[ExportNote]], bytes]
+    about: str
+
+
+FORMATS = [
+    ExportFormat(
+        "CSV (one row per decision)",
+        "plant_coder_decisions.csv",
+        "text/csv",
+        exporters.to_csv,
+        "Every decided code with its decision, coder, time, model version and probability.",
+    ),
+    ExportFormat(
+        "JSON lines (corpus format + audit)",
+        "plant_coder_labels.jsonl",
+        "application/jsonl",
+        exporters.to_jsonl,
+        "One note per line: id, text, codes, evidence, and every decision; plant_core reads it as a corpus.",
+    ),
+    ExportFormat(
+        "MIMIC CAML CSV",
+        "train_coded.csv",
+        "text/csv",
+        exporters.to_caml_csv,
+        "SUBJECT_ID,HADM_ID,TEXT,LABELS,length with ';'-separated labels, for CAML-style pipelines "
+        "(load it with format='caml'). Labels only: the audit trail is in the other formats.",
+    ),
+    ExportFormat(
+        "FHIR R4B Bundle of Conditions",
+        "plant_coder_conditions.fhir.json",
+        "application/fhir+json",
+        exporters.to_fhir_json,
+        "A collection Bundle: one Condition per code (ICD-10-CM), who coded it and which model suggested it.",
+    ),
+]
+
+
+def draw_filter() -> NoteFilter:
+    scope = st.radio("Notes", ["All submitted notes", "Filtered"], key="export_scope", horizontal=True)
+    if scope == "All submitted notes":
+        return NoteFilter()
+    with resources.session() as session:
+        known_sources = notes.sources(session)
+        known_assignees = notes.assignees(session)
+    assignee_column, source_column, text_column = st.columns(3)
+    assignee = assignee_column.selectbox("Assigned to", ["(anyone)", *known_assignees], key="export_assignee")
+    source = source_column.selectbox("Source", ["(any)", *known_sources], key="export_source")
+    text = text_column.text_input("Text or id contains", key="export_text")
+    return NoteFilter(
+        assignee=None if assignee == "(anyone)" else assignee,
+        source=None if source == "(any)" else source,
+        text_contains=text,
+    )
+
+
+st.title("Export")
+st.caption(
+    "Exports the codes of each note's last submitted revision, with who decided and which model suggested."
+)
+note_filter = draw_filter()
+with resources.session() as session:
+    note_ids = notes.filtered_note_ids(session, note_filter)
+    records = decisions.export_records(session, note_ids)
+labels = sum(len(record.labels) for record in records)
+notes_column, labels_column = st.columns(2)
+notes_column.metric("Submitted notes", len(records))
+labels_column.metric("Codes", labels)
+
+chosen = st.radio("Format", [f.name for f in FORMATS], key="export_format")
+export_format = next(f for f in FORMATS if f.name == chosen)
+st.caption(export_format.about)
+if not records:
+    st.info("No submitted notes to export yet: submit notes on the Review page first.")
+    st.stop()
+
+try:
+    data = export_format.write(records)
+except exporters.FhirExportError as e:
+    st.error(plain(e))
+    st.stop()
+download_column, save_column = st.columns(2)
+download_column.download_button(
+    "Download",
+    data=data,
+    file_name=export_format.file_name,
+    mime=export_format.mime,
+    key="export_download",
+    icon=":material/download:",
+    type="primary",
+)
+if save_column.button("Save to the export folder", key="export_save", icon=":material/save:"):
+    folder = resources.config().export_dir / datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%S.%fZ")
+    path = folder / export_format.file_name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    except OSError as e:
+        st.error(
+            f"Could not save the export ({plain(e)}); set PLANT_CODER_EXPORT_DIR to a folder the app can write."
+        )
+    else:
+        st.success(f"Saved {len(records)} note(s) to:")
+        st.code(str(path), language=None)
