@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import re
 import warnings
 from collections.abc import Callable, Iterator
@@ -22,7 +21,7 @@ import pyarrow as pa
 import pyarrow.feather as feather
 import pyarrow.parquet as parquet
 
-from plant_core.corpus.records import SPLITS, CorpusFormatError, Dataset, Note, iter_jsonl
+from plant_core.corpus.records import SPLITS, CorpusFormatError, Dataset, Note, iter_json_objects, iter_jsonl
 
 FORMATS = ("jsonl", "caml", "edin", "xcube", "csv")
 DEFAULT_SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
@@ -196,7 +195,7 @@ def _load_jsonl_file(
 ) -> _Rows:
     text_column, codes_column = text_column or "text", codes_column or "codes"
     lines, rows = [], []
-    for line_no, row in _iter_json_objects(path):
+    for line_no, row in iter_json_objects(path):
         lines.append(line_no)
         rows.append(row)
     if not rows:
@@ -236,27 +235,6 @@ def _load_jsonl_file(
     elif split_fractions is not None:
         raise ValueError(f"{path} has a split field {split_column!r}; split_fractions= only applies without one")
     return _Rows(notes, splits, locate, separator)
-
-
-def _iter_json_objects(path: Path) -> Iterator[tuple[int, dict]]:
-    """Yields (line number, object) for each non-blank line; bad bytes or JSON raise with the line number."""
-    if not path.is_file():
-        raise CorpusFormatError(f"{path}: no such file")
-    with open(path, "rb") as f:
-        for line_no, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise CorpusFormatError(f"{path}:{line_no}: not UTF-8 (byte {e.start} of the line)") from None
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise CorpusFormatError(f"{path}:{line_no}: invalid JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise CorpusFormatError(f"{path}:{line_no}: each line must be a JSON object, not {type(row).__name__}")
-            yield line_no, row
 
 
 def _jsonl_locator(path: Path) -> Callable[[int], str]:

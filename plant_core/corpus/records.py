@@ -69,24 +69,37 @@ def write_jsonl(notes: Iterable[Note], path: str | Path) -> None:
             f.write(json.dumps(note.to_json(), ensure_ascii=False) + "\n")
 
 
-def iter_jsonl(path: str | Path) -> Iterator[Note]:
-    """Reads canonical JSONL notes; bad bytes, bad JSON or missing fields raise with the line number."""
+def iter_json_objects(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """Yields (line number, object) for each non-blank line; bad bytes or JSON raise with the line number."""
     path = Path(path)
+    if not path.is_file():
+        raise CorpusFormatError(f"{path}: no such file")
     with open(path, "rb") as f:
         for line_no, raw in enumerate(f, start=1):
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                raise CorpusFormatError(f"{path}:{line_no}: not UTF-8 (byte {e.start})") from None
+                raise CorpusFormatError(f"{path}:{line_no}: not UTF-8 (byte {e.start} of the line)") from None
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
                 raise CorpusFormatError(f"{path}:{line_no}: invalid JSON ({e.msg})") from None
-            if not isinstance(row, dict) or "id" not in row or "text" not in row:
-                raise CorpusFormatError(f"{path}:{line_no}: a note needs 'id' and 'text' fields")
+            if not isinstance(row, dict):
+                raise CorpusFormatError(f"{path}:{line_no}: each line must be a JSON object, not {type(row).__name__}")
+            yield line_no, row
+
+
+def iter_jsonl(path: str | Path) -> Iterator[Note]:
+    """Reads canonical JSONL notes; bad bytes, bad JSON or malformed fields raise with the line number."""
+    for line_no, row in iter_json_objects(path):
+        if "id" not in row or "text" not in row:
+            raise CorpusFormatError(f"{path}:{line_no}: a note needs 'id' and 'text' fields")
+        try:
             yield Note.from_json(row)
+        except (TypeError, ValueError, KeyError) as e:
+            raise CorpusFormatError(f"{path}:{line_no}: malformed note ({e})") from None
 
 
 def write_dataset(dataset: Dataset, out_dir: str | Path) -> None:
