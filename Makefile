@@ -32,7 +32,7 @@ models/demo/config.json: | data/demo/train.jsonl
 demo-data: data/demo/train.jsonl
 demo-model: models/demo/config.json
 
-run: models/demo/config.json
+run: $(VENV)/.installed models/demo/config.json
 	$(BIN)/streamlit run app/main.py --server.port $(PORT)
 
 # Browser tests drive Debian's chromium; install it when it is missing (root, as on CI).
