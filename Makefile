@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine:
 #   make run    installs into .venv, builds the demo corpus and demo model if missing, starts the app
-#   make test   installs the test tools (and Debian's chromium for browser tests), runs the tests
+#   make test   installs the test tools (and Debian's chromium and postgresql for the browser and
+#               storage tests), runs the tests
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -33,13 +34,19 @@ demo-data: data/demo/train.jsonl
 demo-model: models/demo/config.json
 
 run: $(VENV)/.installed models/demo/config.json
-	$(BIN)/streamlit run app/main.py --server.port $(PORT)
+	$(BIN)/python -m app.admin ensure-admin
+	$(BIN)/python -m app.serve --port $(PORT)  # the app and its retraining worker, stopped together
 
-# Browser tests drive Debian's chromium; install it when it is missing (root, as on CI).
+# Browser tests drive Debian's chromium; the storage tests start a throw-away PostgreSQL cluster from
+# Debian's postgresql (tests/app/postgres_cluster.py). Each is installed when missing (root, as on CI).
 system-test-deps:
 	@if [ ! -x /usr/bin/chromium ]; then \
 		echo "Installing Debian's chromium for the browser tests..."; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then \
+		echo "Installing Debian's postgresql for the storage tests..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	fi
 
 test: $(VENV)/.installed-dev system-test-deps

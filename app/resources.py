@@ -1,5 +1,6 @@
-"""What the pages share across reruns and sessions: the migrated database engine, the loaded model,
-and the coder's name. Loaded once per process (`st.cache_resource`), the model once per version.
+"""What the pages share across reruns and sessions: the migrated database engine and the loaded model.
+Loaded once per process (`st.cache_resource`), the model once per version. Who is signed in is in
+`app.signed_in`.
 """
 
 from __future__ import annotations
@@ -16,14 +17,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from app.config import AppConfig, load_config
-from app.services import notes, suggestions
+from app.services import model_registry, notes
 from app.services.db import make_engine, migrate, open_session
 from plant_core import codes
 from plant_core.coder import Coder
-
-DEFAULT_CODER_NAME = "coder"
-CODER_NAME_KEY = "coder_name"  # the name stored with decisions; outlives the sidebar widget's own state
-CODER_INPUT_KEY = "coder_name_input"
 
 
 @dataclass(frozen=True)
@@ -32,6 +29,7 @@ class LoadedModel:
     version: str
     model_version_id: int
     info: dict
+    model_dir: str  # the served version's folder
 
 
 def config() -> AppConfig:
@@ -68,46 +66,27 @@ def _coder_for(model_dir: str, fingerprint: str) -> Coder:
     return Coder.load(model_dir)
 
 
-@st.cache_resource(show_spinner=False)
-def _model_version_id(db_url: str, model_dir: str, fingerprint: str) -> int:
-    """The database row of the model version (added on its first use with this database)."""
+def _served_version() -> tuple[str, int]:
+    """(folder, `ModelVersion.id`) of the version the database says is active. On a new database the
+    configured model (PLANT_CODER_MODEL_DIR) is registered and becomes the active version."""
     with open_session(engine()) as session:
-        return suggestions.register_model_version(
-            session, _coder_for(model_dir, fingerprint).info(), model_dir
-        ).id
+        active = model_registry.active_version(session)
+        if active is None:
+            default_dir = str(config().model_dir)
+            info = _coder_for(default_dir, _model_fingerprint(Path(default_dir))).info()
+            active = model_registry.serve_by_default(session, info, default_dir)
+        return active.model_dir, active.id
 
 
 def model() -> LoadedModel:
     """The model in use, loaded once per version; raises plant_core's ModelLoadError (a ValueError)
-    naming what is wrong with the model folder."""
-    settings = config()
-    model_dir, fingerprint = str(settings.model_dir), _model_fingerprint(settings.model_dir)
-    coder = _coder_for(model_dir, fingerprint)
+    naming what is wrong with the model folder. The active version is looked up on every call, so a
+    promotion or rollback is served from the next page run on, without a restart."""
+    model_dir, model_version_id = _served_version()
+    coder = _coder_for(model_dir, _model_fingerprint(Path(model_dir)))
     info = coder.info()
     return LoadedModel(
-        coder=coder,
-        version=info["version"],
-        model_version_id=_model_version_id(settings.db_url, model_dir, fingerprint),
-        info=info,
-    )
-
-
-def coder_name() -> str:
-    return (st.session_state.get(CODER_NAME_KEY) or "").strip() or DEFAULT_CODER_NAME
-
-
-def _remember_coder_name() -> None:
-    st.session_state[CODER_NAME_KEY] = st.session_state[CODER_INPUT_KEY]
-
-
-def coder_name_input() -> None:
-    """The sidebar box where the coder says who they are (until accounts exist)."""
-    st.text_input(
-        "Coder",
-        value=coder_name(),
-        key=CODER_INPUT_KEY,
-        on_change=_remember_coder_name,
-        help="Stored with every decision you make. Accounts come later.",
+        coder=coder, version=info["version"], model_version_id=model_version_id, info=info, model_dir=model_dir
     )
 
 

@@ -20,11 +20,12 @@ from pathlib import Path
 import torch
 
 from app.launcher import CHROMIUM_ARGS, CHROMIUM_PATH, running_app
+from bench import RESULTS_DIR
 from plant_core.coder import Coder
 from plant_core.corpus.records import iter_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = Path(__file__).parent / "results" / "app.json"
+RESULTS = RESULTS_DIR / "app.json"
 OUT = ROOT / "bench" / "out" / "app"
 NOTE_WORDS = 2000
 PAGE_LOADS = 5

@@ -10,11 +10,12 @@ import os
 import platform
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 
-RESULTS = Path(__file__).parent / "results" / "code_search.json"
+from bench import RESULTS_DIR
+
+RESULTS = RESULTS_DIR / "code_search.json"
 BUILD_REPEATS = 3
 SEARCH_ROUNDS = 5
 LIMIT = 20

@@ -17,9 +17,10 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results" / "inference_memory.json"
+from bench import RESULTS_DIR
+
+RESULTS = RESULTS_DIR / "inference_memory.json"
 
 
 def measure(labels: int, tokens: int, label_chunk: int, system: str, repeats: int) -> dict:

@@ -12,15 +12,15 @@ import json
 import resource
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
+from bench import RESULTS_DIR
 from plant_core.l2r import FactorRanker, ListSampler, lambdarank_gradients, relevance_grades
 
-RESULTS = Path(__file__).parent / "results" / "l2r.json"
+RESULTS = RESULTS_DIR / "l2r.json"
 
 
 def mi_like_table(n_labels: int, n_tokens: int, top_k: int, seed: int = 0) -> sp.csr_matrix:

@@ -21,9 +21,10 @@ import numpy as np
 import scipy
 import scipy.sparse as sp
 
+from bench import RESULTS_DIR
 from plant_core.mutual_info import mutual_info_gain, presence_matrix
 
-RESULTS = Path(__file__).parent / "results" / "mutual_info.json"
+RESULTS = RESULTS_DIR / "mutual_info.json"
 TOP_K = 1000
 RSS_METHOD = "VmHWM after malloc_trim and resetting it, minus VmRSS at start"
 EVIDENCE_TOKENS_PER_LABEL = 3  # tokens planted with each label, so that MI has real signal to find

@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import RESULTS_DIR
 from plant_core.corpus.records import SPLITS
 from plant_core.corpus.synthetic import (
     SynthConfig,
@@ -24,7 +25,6 @@ from plant_core.corpus.synthetic import (
     write_corpus_files,
 )
 
-RESULTS_DIR = Path(__file__).parent / "results"
 DEFAULT_REPEATS = {"tiny": 5, "demo": 3, "bench": 1}
 
 

@@ -1,11 +1,12 @@
-"""The command line: `python -m plant_core {synth,train,info,predict,evaluate}`. Thin: it parses arguments
-and calls the library. Errors the user can fix are printed as one line, exit status 2.
+"""The command line: `python -m plant_core {synth,train,finetune,info,predict,evaluate}`. Thin: it parses
+arguments and calls the library. Errors the user can fix are printed as one line, exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -132,12 +133,47 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             print(f"{key:>20}: {value:.4f}" if isinstance(value, float) else f"{key:>20}: {value}")
 
 
+def cmd_finetune(args: argparse.Namespace) -> None:
+    from plant_core.corpus.records import iter_json_objects, iter_jsonl
+    from plant_core.dataset import load_dataset
+    from plant_core.finetune import FinetuneConfig, before_after, finetune, split_heldout
+
+    corrected = list(iter_jsonl(args.notes))
+    train_notes, heldout = split_heldout(corrected, args.heldout, args.seed)
+    background = load_dataset(args.background)["train"] if args.background else []
+    settings = FinetuneConfig(new_code_attention=args.new_codes, lr=args.lr, batch_size=args.batch_size, seed=args.seed)
+    if args.schedule:
+        settings.schedule = [tuple(stage) for stage in json.loads(args.schedule)]
+    out = finetune(
+        args.model, train_notes, heldout, args.out, settings,
+        background_notes=background, device=args.device, resume=args.resume,
+    )  # fmt: skip
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun the main process alone scores and reports
+        return
+    # Codes coders changed (rejected or added; the app's JSONL export lists each note's decisions).
+    changed = {d["code"] for _, row in iter_json_objects(args.notes) for d in row.get("decisions") or []
+               if d.get("decision") in ("rejected", "added")}  # fmt: skip
+    if not changed:  # plain corpus notes: score the codes the base model did not know
+        changed = set(json.loads((Path(out) / "config.json").read_text())["finetune"]["new_codes"])
+    test = load_dataset(args.test).get("test", []) if args.test else []
+    report = before_after(args.model, out, {"heldout": heldout, "test": test}, sorted(changed))
+    (Path(out) / "evaluation.json").write_text(json.dumps(report, indent=1, default=float))
+    print(json.dumps(report, default=float) if args.json else f"saved the fine-tuned model to {out}")
+    if not args.json:
+        for split, scopes in report.items():
+            for scope, models in scopes.items():
+                for name, m in models.items():
+                    if m:
+                        print(f"  {split:8s} {scope:9s} {name:9s} micro-F1 {m['micro_f1']:.3f}  "
+                              f"macro-F1 {m['macro_f1']:.3f}  micro-AUC {m['micro_auc']:.3f}")  # fmt: skip
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m plant_core", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("synth", help="generate the synthetic corpus")
-    s.add_argument("--config", default="demo", help="tiny | demo | bench")
+    s.add_argument("--config", default="demo", help="tiny | small | demo | bench")
     s.add_argument("--out", required=True, type=Path)
     s.add_argument("--seed", type=int)
     s.add_argument("--format", choices=("jsonl", "caml", "all"), default="jsonl", help="also write CAML CSVs")
@@ -174,6 +210,23 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--split", default="test")
     e.add_argument("--json", action="store_true")
     e.set_defaults(run=cmd_evaluate)
+
+    f = sub.add_parser("finetune", help="low-shot fine-tune of a saved model on corrected notes")
+    f.add_argument("--model", required=True, type=Path, help="the base model directory")
+    f.add_argument("--notes", required=True, type=Path, help="corrected notes, JSONL (the app's JSONL export)")
+    f.add_argument("--out", required=True, type=Path, help="where the fine-tuned model is saved")
+    f.add_argument("--heldout", type=float, default=0.2, help="share of the notes held out for dev/evaluation")
+    f.add_argument("--background", type=Path, help="corpus whose training notes join the MI of new codes")
+    f.add_argument("--test", type=Path, help="corpus whose test split is scored before and after")
+    f.add_argument("--new-codes", choices=("planted", "random"), default="planted", help="new codes' attention")
+    f.add_argument("--schedule", help='unfreezing schedule as JSON, e.g. \'[["head", 6], ["lstm_top", 2]]\'')
+    f.add_argument("--lr", type=float)
+    f.add_argument("--batch-size", type=int)
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    f.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in --out")
+    f.add_argument("--json", action="store_true", help="print the before/after evaluation as JSON")
+    f.set_defaults(run=cmd_finetune)
     return p
 
 

@@ -102,15 +102,24 @@ class Coder:
         return self.model_.read_windows(batch.to(self.device), mask.to(self.device))
 
     @torch.no_grad()
-    def _attention(self, windows, label_rows: list[int]) -> np.ndarray:
+    def _attention(self, windows, label_rows: list[int], method: str = "attention") -> np.ndarray:
         labels = torch.tensor(label_rows, dtype=torch.long, device=self.device)
-        return self.model_.window_attention(windows, labels)[0].T.float().cpu().numpy()  # (codes, tokens)
+        if method == "attention":
+            weights = self.model_.window_attention(windows, labels)[0]  # (tokens, codes)
+        elif method == "attention_x_gradient":
+            weights = self.model_.window_contributions(windows, labels)[0].clamp(min=0)
+        else:
+            raise ValueError(f"method must be 'attention' or 'attention_x_gradient', got {method!r}")
+        return weights.T.float().cpu().numpy()  # (codes, tokens)
 
-    def attention(self, text: str, codes: list[str]) -> NoteAttention:
-        """Each code's attention over the note's tokens, scaled to a maximum of 1 per code."""
+    def attention(self, text: str, codes: list[str], method: str = "attention") -> NoteAttention:
+        """Each code's attention over the note's tokens, scaled to a maximum of 1 per code.
+
+        method "attention_x_gradient" weights the attention by each token's contribution to the code's
+        logit (tokens that push the logit down get 0)."""
         ids, offsets = self._encode(text)
         rows = [self._row(code) for code in codes]
-        weights = self._attention(self._read(ids), rows) if rows else np.zeros((0, ids.size))
+        weights = self._attention(self._read(ids), rows, method) if rows else np.zeros((0, ids.size))
         peak = weights.max(axis=1, keepdims=True) if weights.size else np.ones((len(rows), 1))
         return NoteAttention(offsets=offsets, weights=weights / np.where(peak > 0, peak, 1))
 

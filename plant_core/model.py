@@ -148,11 +148,15 @@ class LabelAttention(nn.Module):
         self.mi_values = mi_values.to(self.mi_indptr.device, torch.float32)
 
     @torch.no_grad()
-    def init_bias_at_prior(self, label_frequency: torch.Tensor) -> None:
+    def init_bias_at_prior(self, label_frequency: torch.Tensor, labels: torch.Tensor | None = None) -> None:
         """Starts each label's logit at its training log-odds, so early gradients are not spent pushing
-        ~1,000 rare labels' biases down (they would also drag the element-wise weights along)."""
+        ~1,000 rare labels' biases down (they would also drag the element-wise weights along).
+        `labels` (indices) limits this to some labels, e.g. the codes a fine-tune adds."""
         p = label_frequency.clamp(1e-6, 1 - 1e-6)
-        self.bias.copy_(torch.log(p / (1 - p)))
+        if labels is None:
+            self.bias.copy_(torch.log(p / (1 - p)))
+        else:
+            self.bias[labels] = torch.log(p / (1 - p))
 
     def _static_scores(self, tokens: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Dense (B, T, L') MI lookup for the given labels, gathered from the sparse table."""
@@ -188,6 +192,8 @@ class LabelAttention(nn.Module):
         weights = learned.masked_fill(pad, float("-inf")).softmax(dim=1)
         if not self.planted:  # LANT: random-initialised label attention alone
             return weights
+        if not self.cfg.learned_branch:  # ablation: what the planted branches do without it
+            weights = torch.zeros_like(weights)
 
         planted = self.token_factors(tokens) @ self.label_factors[labels].T  # (B, T, L')
         planted = planted + self.token_bias(tokens) + self.label_bias[labels]
@@ -337,6 +343,15 @@ class CodingModel(nn.Module):
             for w in windows
         ]
         return torch.cat(maps, dim=1)
+
+    def window_contributions(self, windows: list[Window], labels: torch.Tensor) -> torch.Tensor:
+        """What each token adds to each label's logit (B, T, L'), every window's tokens side by side.
+
+        A window's logit is z_l = sum_t a_tl (w_l . h_t) + b_l, so a_tl (w_l . h_t) is at once the token's
+        share of the logit and its attention times the gradient of the logit with respect to it."""
+        attention = self.window_attention(windows, labels)
+        hidden = torch.cat([w.hidden for w in windows], dim=1)  # (B, T, d)
+        return attention * (hidden @ self.attention.weight[labels].T)
 
     def windowed(self, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (B, L') for notes of any length."""

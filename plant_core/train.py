@@ -13,6 +13,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -179,14 +180,18 @@ def train_language_model(run: Run, config: Config, vocab_size: int, train_ids: l
 # Stage 2: learning to rank tokens for every label
 
 
-def train_l2r(run: Run, config: Config, mi: sp.csr_matrix) -> dict:
+def train_l2r(run: Run, config: Config, mi: sp.csr_matrix, ranker: FactorRanker | None = None) -> dict:
+    """The L2R factors of every label of `mi` (labels × tokens). `ranker`, when given, is trained instead
+    of a fresh one: fine-tuning passes one whose token factors are the model's own, frozen, so that only
+    the new codes' factors are learned (in the token space the model was trained with)."""
     cfg = config.l2r
     n_labels, vocab_size = mi.shape
     grades = relevance_grades(mi, cfg.n_grades)
     sampler = ListSampler(grades, cfg.list_size, cfg.heldout_fraction, seed=config.seed + run.rank)
-    model = FactorRanker(vocab_size, n_labels, cfg.factors).to(run.device)
+    model = (ranker or FactorRanker(vocab_size, n_labels, cfg.factors)).to(run.device)
     ddp = run.wrap(model)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng(config.seed)
     eval_labels = np.arange(n_labels)
     bar = run.progress(range(cfg.epochs), desc="L2R", unit="epoch")
@@ -311,13 +316,32 @@ def predict_proba(
     return out
 
 
+ProgressCallback = Callable[[dict], None]
+
+
 def train_classifier(
-    run: Run, config: Config, model: CodingModel, train: EncodedSplit, dev: EncodedSplit, resume: bool
+    run: Run,
+    config: Config,
+    model: CodingModel,
+    train: EncodedSplit,
+    dev: EncodedSplit,
+    resume: bool,
+    on_progress: ProgressCallback | None = None,
 ) -> tuple[dict, list[dict]]:
+    """Trains the classifier; returns the state of the best dev-P@15 epoch and every epoch's record.
+
+    `on_progress`, when given, is called on the main process after every step (`{"event": "step", ...}`)
+    and every epoch (`{"event": "epoch", ...}` with the dev metrics); an exception it raises stops
+    training (that is how a retraining job is cancelled)."""
     cfg = config.classifier
+    report = on_progress if run.is_main and on_progress is not None else (lambda _event: None)
     model.to(run.device)
     optimizer = torch.optim.AdamW(optimizer_groups(model, config), weight_decay=cfg.weight_decay)
     plan = [stage for stage, epochs in cfg.schedule for _ in range(epochs)]  # stage of each epoch
+    # On a small training set an "epoch" reads the notes `passes` times, so that the run makes at least
+    # `min_steps` updates: 100 notes are not judged after 30 updates (the same rule for every system).
+    steps_per_pass = math.ceil(len(train.ids) / cfg.batch_size / run.world_size)
+    passes = max(1, math.ceil(cfg.min_steps / max(1, len(plan) * steps_per_pass)))
     checkpoint_path = run.out_dir / "stages" / "classifier_last.pt"
     best = {"p@15": -1.0, "state": None, "epoch": 0}
     history, first_epoch = [], 0
@@ -339,7 +363,7 @@ def train_classifier(
             set_trainable(optimizer, stage)
             ddp = run.wrap(model)  # DDP must see which parameters train in this stage
             previous_stage = stage
-        batches = run.shard(length_bucketed_batches(lengths, cfg.batch_size, rng))
+        batches = run.shard([b for _ in range(passes) for b in length_bucketed_batches(lengths, cfg.batch_size, rng)])
         model.train()
         total, bar = 0.0, run.progress(batches, desc=f"{stage} epoch {epoch + 1}/{len(plan)}", unit="batch")
         for step, rows in enumerate(bar):
@@ -359,11 +383,15 @@ def train_classifier(
             optimizer.step()
             total += loss.item()
             bar.set_postfix(loss=f"{loss.item():.4f}")
+            report({"event": "step", "epoch": epoch + 1, "epochs": len(plan), "step": step + 1,
+                    "steps": len(batches), "stage": stage, "loss": loss.item()})
         scores = predict_proba(model, dev.ids, run.device, autocast=run.autocast())
         dev_metrics = metrics.evaluate(dev_targets, scores)
-        record = {"epoch": epoch + 1, "stage": stage, "loss": total / max(1, len(batches)), **_short(dev_metrics)}
+        record = {"epoch": epoch + 1, "stage": stage, "steps": len(batches), "loss": total / max(1, len(batches)),
+                  **_short(dev_metrics)}
         history.append(record)
         run.log(**{"stage_name": "classifier", **record})
+        report({"event": "epoch", "epochs": len(plan), **record})
         if run.is_main:
             tqdm.write(
                 f"epoch {epoch + 1}: loss {record['loss']:.4f}  dev P@5 {dev_metrics['p@5']:.3f}  "
@@ -443,19 +471,27 @@ def train(
     label_index = {c: i for i, c in enumerate(labels)}
     train_notes = training_subset(dataset["train"], fraction, seed)
     data_key = fingerprint(train_notes)
-    run.log(stage="data", train_notes=len(train_notes), labels=len(labels), fraction=fraction, seed=seed)
+    # The vocabulary and the language model need text, not codes: with lm.text "all" they read every
+    # training note, as a hospital has far more uncoded notes than coded ones; `fraction` then limits
+    # only what uses the codes (MI, L2R, the classifier).
+    text_notes = dataset["train"] if config.lm.text == "all" else train_notes
+    run.log(stage="data", train_notes=len(train_notes), text_notes=len(text_notes), labels=len(labels),
+            fraction=fraction, seed=seed)
 
     def make_tokenizer():
-        tok = Tokenizer.train((n.text for n in train_notes), config.vocab.vocab_size, config.vocab.min_frequency)
+        tok = Tokenizer.train((n.text for n in text_notes), config.vocab.vocab_size, config.vocab.min_frequency)
         return {"json": tok.backend.to_str()}
 
-    tok_key = stage_key(data_key, config.vocab)
+    tok_key = stage_key(fingerprint(text_notes), config.vocab)
     tokenizer = Tokenizer.from_str(cached(run, "tokenizer", tok_key, make_tokenizer)["json"])
     train_split = encode_split(train_notes, tokenizer, label_index)
     dev_split = encode_split(dataset["dev"], tokenizer, label_index)
 
     lm_key = stage_key(tok_key, config.encoder, config.lm, seed)
-    lm_state = cached(run, "lm", lm_key, lambda: train_language_model(run, config, tokenizer.vocab_size, train_split.ids))
+    lm_state = cached(
+        run, "lm", lm_key,
+        lambda: train_language_model(run, config, tokenizer.vocab_size, [tokenizer.encode(n.text).ids for n in text_notes]),
+    )
 
     model = build_model(config, tokenizer.vocab_size, len(labels), system)
     model.lm.load_state_dict(lm_state)
@@ -463,7 +499,7 @@ def train(
         frequency = np.asarray(train_split.targets.mean(axis=0)).ravel()
         model.attention.init_bias_at_prior(torch.from_numpy(frequency).float())
     if system == "plant":
-        mi_key = stage_key(tok_key, labels, config.mi)
+        mi_key = stage_key(tok_key, data_key, labels, config.mi)
 
         def make_mi():
             x = presence_matrix(train_split.ids, tokenizer.vocab_size)
@@ -520,7 +556,7 @@ def train(
             "device": str(run.device),
             "world_size": run.world_size,
         }
-        descriptions = _descriptions(labels, data_dir)
+        descriptions = code_descriptions(labels, data_dir)
         label_rows = [{"code": c, "description": descriptions.get(c, ""), "train_count": full_counts[c]} for c in labels]
         save_model(model_dir, model, tokenizer, label_rows, meta)
         run.log(stage="done", model_dir=str(model_dir), **{k: v for k, v in meta["timings_s"].items()})
@@ -530,13 +566,13 @@ def train(
     return model_dir
 
 
-def _descriptions(codes: list[str], data_dir: str | Path) -> dict[str, str]:
+def code_descriptions(codes: list[str], data_dir: str | Path | None) -> dict[str, str]:
     """Descriptions from the corpus's labels.json when present, else from ICD-10-CM; '' when unknown (ICD-9)."""
     from plant_core import codes as icd10
 
-    path = Path(data_dir) / "labels.json"
+    path = Path(data_dir) / "labels.json" if data_dir else None
     known = {}
-    if path.is_file():
+    if path is not None and path.is_file():
         known = {c: v.get("description", "") for c, v in json.loads(path.read_text(encoding="utf-8")).items()}
     out = {}
     for code in codes:

@@ -1,18 +1,19 @@
 """Export page: the corrected labels of submitted notes (all, or filtered) as CSV, JSON lines, MIMIC CAML
-CSV or a FHIR Bundle, as a download or saved in the export folder for a pipeline to pick up.
+CSV or a FHIR Bundle, as a download or saved in the export folder for a pipeline to pick up. A coder
+exports their own submitted work, an admin everybody's; every export is in the audit log.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import streamlit as st
 
-from app import resources
+from app import resources, signed_in
 from app.markdown_text import plain
-from app.services import decisions, exporters, notes
+from app.services import decisions, export_files, exporters, notes
+from app.services.auth import CurrentUser
 from app.services.exporters import ExportNote
 from app.services.notes import NoteFilter
 
@@ -59,13 +60,13 @@ FORMATS = [
 ]
 
 
-def draw_filter() -> NoteFilter:
+def draw_filter(user: CurrentUser) -> NoteFilter:
     scope = st.radio("Notes", ["All submitted notes", "Filtered"], key="export_scope", horizontal=True)
     if scope == "All submitted notes":
         return NoteFilter()
     with resources.session() as session:
-        known_sources = notes.sources(session)
-        known_assignees = notes.assignees(session)
+        known_sources = notes.sources(session, user)
+        known_assignees = notes.assignees(session, user)
     assignee_column, source_column, text_column = st.columns(3)
     assignee = assignee_column.selectbox("Assigned to", ["(anyone)", *known_assignees], key="export_assignee")
     source = source_column.selectbox("Source", ["(any)", *known_sources], key="export_source")
@@ -77,14 +78,21 @@ def draw_filter() -> NoteFilter:
     )
 
 
+def record_download(user: CurrentUser, file_name: str, count: int) -> None:
+    with resources.session() as session:
+        export_files.record_download(session, user, file_name, count)
+
+
+user = signed_in.page_user()
 st.title("Export")
 st.caption(
     "Exports the codes of each note's last submitted revision, with who decided and which model suggested."
+    + ("" if user.is_admin else " You export the notes you submitted.")
 )
-note_filter = draw_filter()
+note_filter = draw_filter(user)
 with resources.session() as session:
-    note_ids = notes.filtered_note_ids(session, note_filter)
-    records = decisions.export_records(session, note_ids)
+    note_ids = notes.filtered_note_ids(session, user, note_filter)
+    records = decisions.export_records(session, user, note_ids)
 labels = sum(len(record.labels) for record in records)
 notes_column, labels_column = st.columns(2)
 notes_column.metric("Submitted notes", len(records))
@@ -111,13 +119,15 @@ download_column.download_button(
     key="export_download",
     icon=":material/download:",
     type="primary",
+    on_click=record_download,
+    args=(user, export_format.file_name, len(records)),
 )
 if save_column.button("Save to the export folder", key="export_save", icon=":material/save:"):
-    folder = resources.config().export_dir / datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%S.%fZ")
-    path = folder / export_format.file_name
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        with resources.session() as session:
+            path = export_files.save_export(
+                session, user, resources.config().export_dir, export_format.file_name, data, len(records)
+            )
     except OSError as e:
         st.error(
             f"Could not save the export ({plain(e)}); set PLANT_CODER_EXPORT_DIR to a folder the app can write."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import resources
+from app import resources, signed_in
 from app.markdown_text import plain
 from app.services import suggestions
 from plant_core.coder import ModelLoadError
@@ -21,6 +21,7 @@ METRICS_SHOWN = (
     "macro_auc",
 )
 
+user = signed_in.page_user()
 st.title("Models")
 settings = resources.config()
 try:
@@ -41,7 +42,7 @@ if model is not None:
         "Threshold", f"{info['threshold']:.3f}", help="Tuned on the dev split for micro-F1."
     )
     labels_column.metric("Codes it knows", len(info.get("labels", [])))
-    st.caption(f"Folder {plain(settings.model_dir)} · created {plain(info.get('created_at') or 'unknown')}")
+    st.caption(f"Folder {plain(model.model_dir)} · created {plain(info.get('created_at') or 'unknown')}")
     evaluation = info.get("metrics") or {}
     splits = {name: values for name, values in evaluation.items() if isinstance(values, dict)}
     if splits:
@@ -63,7 +64,7 @@ if model is not None:
 
 st.subheader("Versions that suggested codes here")
 with resources.session() as session:
-    versions = suggestions.list_model_versions(session)
+    versions = suggestions.list_model_versions(session, user)
 st.dataframe(
     [
         {

@@ -13,10 +13,12 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import resources
+from app import resources, signed_in
 from app.markdown_text import plain
 from app.review_session import close_note, current_note_id, focus, focused_code, open_note
 from app.services import decisions, evidence_view, notes, suggestions
+from app.services.auth import PermissionDeniedError
+from app.services.db import DatabaseUnavailableError
 from app.services.decisions import CodeRow, ReviewState
 from app.services.store import Action, NoteStatus
 from plant_core import codes
@@ -45,6 +47,16 @@ LIST_STYLE = """<style>
 .st-key-review_code_list button > div, .st-key-review_add_results button > div { justify-content: flex-start; }
 </style>"""
 SEARCH_RESULTS = 8
+SEEN_LOCK_PREFIX = "review_seen_lock_"  # + note id: the note's lock_version when last drawn
+VIEWED_KEY = "review_viewed_note"  # the note whose opening is already in the audit log
+# What a decision can fail with; each has a message for the coder.
+DECISION_ERRORS = (
+    decisions.NoteSubmittedError,
+    decisions.StaleNoteError,
+    PermissionDeniedError,
+    DatabaseUnavailableError,
+    ValueError,
+)
 
 
 def load_model() -> resources.LoadedModel | None:
@@ -59,11 +71,17 @@ def load_model() -> resources.LoadedModel | None:
 
 
 def suggest_with(note_id: int, model: resources.LoadedModel) -> None:
+    user = signed_in.require()
     with resources.session() as session:
-        note = notes.get_note(session, note_id)
+        note = notes.get_note(session, user, note_id)
         with st.spinner("Suggesting codes…"):
             suggestions.suggest_for_note(
-                session, note, model.coder, model.model_version_id, resources.config().suggestions_per_note
+                session,
+                user,
+                note,
+                model.coder,
+                model.model_version_id,
+                resources.config().suggestions_per_note,
             )
 
 
@@ -71,9 +89,10 @@ def suggest_if_needed(note_id: int, model: resources.LoadedModel | None) -> None
     """Runs the model on a note without suggestions; offers a new run when another model made them."""
     if model is None:
         return
+    user = signed_in.require()
     with resources.session() as session:
-        run = suggestions.latest_run(session, note_id)
-        submitted = notes.get_note(session, note_id).status == NoteStatus.SUBMITTED
+        run = suggestions.latest_run(session, user, note_id)
+        submitted = notes.get_note(session, user, note_id).status == NoteStatus.SUBMITTED
     if run is None:
         suggest_with(note_id, model)
     elif run.model_version_id != model.model_version_id and not submitted:
@@ -111,9 +130,10 @@ def record(note_id: int, revision: int, action: Action) -> None:
     code = focused_code()
     try:
         with resources.session() as session:
-            decisions.decide(session, note_id, code, action, resources.coder_name(), revision)
-            state = decisions.review_state(session, note_id)
-    except (decisions.NoteSubmittedError, decisions.StaleNoteError, ValueError) as e:
+            user = signed_in.require()
+            decisions.decide(session, user, note_id, code, action, revision)
+            state = decisions.review_state(session, user, note_id)
+    except DECISION_ERRORS as e:
         say("error", str(e))
         return
     focus(neighbours(state, code)[2])
@@ -121,8 +141,13 @@ def record(note_id: int, revision: int, action: Action) -> None:
 
 def step(note_id: int, offset: int) -> None:
     """Moves the focus `offset` codes down the list (up when negative), from where it is now."""
+    try:
+        user = signed_in.require()
+    except PermissionDeniedError as e:
+        say("error", str(e))
+        return
     with resources.session() as session:
-        order = [row.code for row in decisions.review_state(session, note_id).rows]
+        order = [row.code for row in decisions.review_state(session, user, note_id).rows]
     at = order.index(focused_code()) if focused_code() in order else 0
     focus(order[min(max(at + offset, 0), len(order) - 1)])
 
@@ -130,8 +155,8 @@ def step(note_id: int, offset: int) -> None:
 def record_all(note_id: int, revision: int, action: Action, predicted: bool) -> None:
     try:
         with resources.session() as session:
-            decisions.decide_all(session, note_id, action, resources.coder_name(), revision, predicted)
-    except (decisions.NoteSubmittedError, decisions.StaleNoteError, ValueError) as e:
+            decisions.decide_all(session, signed_in.require(), note_id, action, revision, predicted)
+    except DECISION_ERRORS as e:
         say("error", str(e))
 
 
@@ -145,8 +170,8 @@ def add_missed_code(note_id: int, revision: int, text: str, code: str) -> None:
         spans += found
     try:
         with resources.session() as session:
-            decisions.add_code(session, note_id, code, resources.coder_name(), revision, spans)
-    except (decisions.NoteSubmittedError, decisions.StaleNoteError, ValueError) as e:
+            decisions.add_code(session, signed_in.require(), note_id, code, revision, spans)
+    except DECISION_ERRORS as e:
         say("error", str(e))
         return
     st.session_state[ADD_QUERY_KEY] = ""
@@ -159,8 +184,8 @@ def add_missed_code(note_id: int, revision: int, text: str, code: str) -> None:
 def submit(note_id: int, lock_version: int) -> None:
     try:
         with resources.session() as session:
-            decisions.submit(session, note_id, resources.coder_name(), lock_version)
-    except (decisions.UndecidedSuggestionsError, decisions.StaleNoteError, decisions.NoteSubmittedError) as e:
+            decisions.submit(session, signed_in.require(), note_id, lock_version)
+    except (decisions.UndecidedSuggestionsError, *DECISION_ERRORS) as e:
         say("error", str(e))
         return
     say("success", "Submitted. Press “Next from worklist” (N) for the next note.")
@@ -169,8 +194,8 @@ def submit(note_id: int, lock_version: int) -> None:
 def revise(note_id: int) -> None:
     try:
         with resources.session() as session:
-            note = decisions.revise(session, note_id, resources.coder_name())
-    except ValueError as e:
+            note = decisions.revise(session, signed_in.require(), note_id)
+    except DECISION_ERRORS as e:
         say("error", str(e))
         return
     say("success", f"Revision {note.revision} opened: change any decision, then submit again.")
@@ -282,7 +307,7 @@ def add_code_panel(note_id: int) -> None:
     if st.session_state.pop(ADDED_KEY, False):
         st.rerun()  # the whole page: the code list (another fragment) now holds the added code
     with resources.session() as session:
-        note = notes.get_note(session, note_id)
+        note = notes.get_note(session, signed_in.fragment_user(), note_id)
     editable = note.status != NoteStatus.SUBMITTED
     st.markdown("**Add a missed code**")
     query = st.text_input(
@@ -331,6 +356,11 @@ def draw_submission(state: ReviewState) -> None:
         st.caption(
             f"{len(state.undecided)} suggestion(s) still undecided: {plain(', '.join(state.undecided))}"
         )
+    # The version of the note this coder last saw drawn: a click is answered by a fresh run, which reads
+    # the note anew, so the check must use what the page showed when the coder decided to submit.
+    seen_key = f"{SEEN_LOCK_PREFIX}{note.id}"
+    seen_lock_version = st.session_state.get(seen_key, note.lock_version)
+    st.session_state[seen_key] = note.lock_version
     if st.button(
         "Submit note",
         key="review_submit",
@@ -338,7 +368,7 @@ def draw_submission(state: ReviewState) -> None:
         icon=":material/send:",
         disabled=not state.can_submit,
     ):
-        submit(note.id, note.lock_version)
+        submit(note.id, seen_lock_version)
         st.rerun()  # the whole page, so the add-code panel closes too
 
 
@@ -364,6 +394,19 @@ def evidence_html(state: ReviewState, row: CodeRow) -> str:
     )
 
 
+def show_long_note_reading(state: ReviewState) -> None:
+    """Says how a note longer than one model window was read, so a coder knows nothing was cut off."""
+    if state.run is None:
+        return
+    window = (state.run.model_version.info.get("config") or {}).get("decoder", {}).get("window")
+    tokens = len(suggestions.token_offsets(state.run))
+    if window and tokens > window:
+        st.caption(
+            f":material/info: A long note: {tokens:,} tokens, read by the model in {-(-tokens // window)} "
+            f"windows of {window:,} tokens; each code is scored by its best window. Nothing was cut off."
+        )
+
+
 def draw_evidence(state: ReviewState, row: CodeRow, editable: bool) -> None:
     st.markdown(f"#### {plain(row.code)} · {plain(row.description)}")
     details = []
@@ -381,7 +424,7 @@ def draw_evidence(state: ReviewState, row: CodeRow, editable: bool) -> None:
 @st.fragment
 def review_panel(note_id: int) -> None:
     with resources.session() as session:
-        state = decisions.review_state(session, note_id)
+        state = decisions.review_state(session, signed_in.fragment_user(), note_id)
     note = state.note
     st.subheader(f"Note {plain(note.external_id)}")
     decided = len([row for row in state.rows if row.suggestion is not None]) - len(state.undecided)
@@ -389,6 +432,7 @@ def review_panel(note_id: int) -> None:
         f"{note.status} · revision {note.revision} · assigned to {plain(note.assignee or 'nobody')} · "
         f"{decided} of {len(state.run.suggestions) if state.run else 0} suggestions decided · {plain(note.source)}"
     )
+    show_long_note_reading(state)
     show_message()
     if not state.rows:
         st.info("No suggestions for this note yet: the model is needed to suggest codes.")
@@ -419,7 +463,7 @@ def draw_history(note_id: int) -> None:
                 "revision": d.revision,
                 "time (UTC)": d.decided_at.strftime("%Y-%m-%d %H:%M:%S"),
             }
-            for d in decisions.history(session, note_id)
+            for d in decisions.history(session, signed_in.require(), note_id)
         ]
     st.dataframe(rows, hide_index=True, width="stretch")
 
@@ -433,7 +477,7 @@ def draw_overview(note_id: int) -> None:
     if not overview.open:
         return
     with resources.session() as session:
-        state = decisions.review_state(session, note_id)
+        state = decisions.review_state(session, signed_in.require(), note_id)
     if state.run is None or not state.run.suggestions:
         overview.caption("No suggestions yet.")
         return
@@ -461,6 +505,7 @@ def draw_overview(note_id: int) -> None:
     overview.plotly_chart(figure, width="stretch", key="review_overview_chart")
 
 
+user = signed_in.page_user()
 st.title("Review")
 st.html(LIST_STYLE)  # once per page run, outside the fragment: restyling on every code switch costs
 model = load_model()
@@ -479,13 +524,13 @@ with st.container(border=True):
 if suggest_clicked:
     try:
         with resources.session() as session:
-            pasted_note = notes.create_pasted_note(session, pasted)
+            pasted_note = notes.create_pasted_note(session, user, pasted)
         open_note(pasted_note.id)
-    except notes.EmptyNoteError as e:
+    except (ValueError, PermissionDeniedError) as e:  # empty, too long or binary text; another's note
         st.warning(plain(e))
 if next_clicked:
     with resources.session() as session:
-        following_note = notes.next_note(session, resources.coder_name(), current_note_id())
+        following_note = notes.next_note(session, user, current_note_id())
     if following_note is None:
         st.info("The worklist has no unsubmitted note left for you.")
     else:
@@ -498,8 +543,12 @@ if note_id is None:
     )
     st.stop()
 try:
+    if st.session_state.get(VIEWED_KEY) != note_id:
+        with resources.session() as session:
+            notes.view_note(session, user, note_id)  # checks access; recorded once per opening
+        st.session_state[VIEWED_KEY] = note_id
     suggest_if_needed(note_id, model)
-except notes.NoteNotFoundError as e:
+except (notes.NoteNotFoundError, PermissionDeniedError) as e:
     close_note()
     st.warning(plain(e))
     st.stop()

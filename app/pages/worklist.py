@@ -1,22 +1,21 @@
-"""Worklist page: import notes (JSONL, CSV, MIMIC formats; an upload or a path on the server), see their
-status, filter, assign them to coders and open one for review.
+"""Worklist page: see the notes' status, filter, open one for review; admins also import notes (JSONL,
+CSV, MIMIC formats; an upload or a path on the server) and assign them to coders.
 """
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import streamlit as st
 
-from app import resources
+from app import resources, signed_in
 from app.markdown_text import plain
 from app.review_session import NOTE_QUERY_PARAM, open_note
-from app.services import notes
+from app.services import accounts, imports, notes
+from app.services.auth import CurrentUser, PermissionDeniedError
 from app.services.notes import NoteFilter
 from app.services.store import NoteStatus
-from plant_core.corpus.loaders import FORMATS, load_corpus
-from plant_core.corpus.records import CorpusFormatError
+from plant_core.corpus.loaders import FORMATS
 
 REVIEW_PAGE = Path(__file__).resolve().parent / "review.py"
 ANYONE, NOBODY = "(anyone)", "(nobody)"
@@ -28,22 +27,19 @@ FORMAT_HELP = (
 )
 
 
-def import_corpus(path: Path, corpus_format: str, source: str) -> None:
+def import_corpus(run_import, source: str) -> None:
+    """Runs an import and shows its outcome; a bad file imports nothing and says why."""
     try:
-        dataset = load_corpus(path, format=corpus_format)
-        records = [note for split in dataset.values() for note in split]
         with resources.session() as session:
-            result = notes.import_notes(session, records, source=source)
-    except (CorpusFormatError, ValueError, OSError) as e:
-        st.error(f"Nothing was imported: {plain(e)}")
+            report = run_import(session)
+    except (imports.ImportFailedError, PermissionDeniedError) as e:
+        st.error(plain(e))
         return
-    st.success(
-        f"Imported {result.added} note(s) from {plain(source)}; {result.already_there} were already in the "
-        "worklist."
-    )
+    message = imports.describe(report, source)
+    (st.warning if report.not_icd10cm else st.success)(plain(message))
 
 
-def draw_import() -> None:
+def draw_import(user: CurrentUser) -> None:
     with st.expander("Import notes", expanded=False):
         corpus_format = st.selectbox("Format", ["auto", *FORMATS], key="worklist_format", help=FORMAT_HELP)
         upload_tab, path_tab = st.tabs(["Upload a file", "A path on the server"])
@@ -54,24 +50,31 @@ def draw_import() -> None:
                 key="worklist_upload",
             )
             if st.button("Import the upload", key="worklist_import_upload", disabled=uploaded is None):
-                with tempfile.TemporaryDirectory() as folder:
-                    # Keep the file's own name: the loaders read the format and a CAML file's split from it.
-                    path = Path(folder) / Path(uploaded.name).name
-                    path.write_bytes(uploaded.getvalue())
-                    import_corpus(path, corpus_format, source=uploaded.name)
+                import_corpus(
+                    lambda session: imports.import_upload(
+                        session, user, uploaded.name, uploaded.getvalue(), corpus_format
+                    ),
+                    source=uploaded.name,
+                )
         with path_tab:
             path_text = st.text_input(
                 "File or folder", key="worklist_path", placeholder="e.g. data/demo or /data/mimic/caml"
             )
             if st.button("Import from the path", key="worklist_import_path", disabled=not path_text.strip()):
-                import_corpus(Path(path_text.strip()).expanduser(), corpus_format, source=path_text.strip())
+                path = Path(path_text.strip()).expanduser()
+                import_corpus(
+                    lambda session: imports.import_path(
+                        session, user, path, corpus_format, path_text.strip()
+                    ),
+                    source=path_text.strip(),
+                )
 
 
-def draw_filters() -> NoteFilter:
+def draw_filters(user: CurrentUser) -> NoteFilter:
     with resources.session() as session:
-        counts = notes.status_counts(session)
-        known_sources = notes.sources(session)
-        known_assignees = notes.assignees(session)
+        counts = notes.status_counts(session, user)
+        known_sources = notes.sources(session, user)
+        known_assignees = notes.assignees(session, user)
     st.caption(" · ".join(f"{status}: **{count}**" for status, count in counts.items()))
     status_column, assignee_column, source_column, text_column = st.columns(4)
     statuses = status_column.multiselect(
@@ -90,13 +93,35 @@ def draw_filters() -> NoteFilter:
     )
 
 
+def draw_assignment(user: CurrentUser, selected_ids: list[int]) -> None:
+    with resources.session() as session:
+        names = [a.username for a in accounts.list_accounts(session, user) if a.active]
+    assign_column, assign_button_column = st.columns([3, 1], vertical_alignment="bottom")
+    assignee = assign_column.selectbox(
+        "Assign the selected notes to", [NOBODY, *names], key="worklist_assign_to"
+    )
+    if assign_button_column.button("Assign", key="worklist_assign", disabled=not selected_ids):
+        try:
+            with resources.session() as session:
+                changed = notes.assign_notes(
+                    session, user, selected_ids, None if assignee == NOBODY else assignee
+                )
+        except (ValueError, PermissionDeniedError) as e:
+            st.error(plain(e))
+            return
+        st.session_state[FLASH_KEY] = f"Assigned {changed} note(s) to {plain(assignee)}."
+        st.rerun()
+
+
+user = signed_in.page_user()
 st.title("Worklist")
 if FLASH_KEY in st.session_state:
     st.success(st.session_state.pop(FLASH_KEY))
-draw_import()
-note_filter = draw_filters()
+if user.is_admin:
+    draw_import(user)
+note_filter = draw_filters(user)
 with resources.session() as session:
-    rows = notes.list_notes(session, note_filter)
+    rows = notes.list_notes(session, user, note_filter)
 if not rows:
     st.info("No notes match. Import some above, or paste one on the Review page.")
     st.stop()
@@ -124,18 +149,8 @@ table = st.dataframe(
 selected_ids = [rows[index].id for index in table.selection.rows]
 st.caption(f"{len(rows)} note(s) shown; {len(selected_ids)} selected.")
 
-open_column, assign_column, assign_button_column = st.columns([1, 2, 1], vertical_alignment="bottom")
-if open_column.button("Open in Review", key="worklist_open", type="primary", disabled=len(selected_ids) != 1):
+if st.button("Open in Review", key="worklist_open", type="primary", disabled=len(selected_ids) != 1):
     open_note(selected_ids[0])
     st.switch_page(REVIEW_PAGE, query_params={NOTE_QUERY_PARAM: str(selected_ids[0])})
-assignee_name = assign_column.text_input(
-    "Assign the selected notes to",
-    value=resources.coder_name(),
-    key="worklist_assign_to",
-    help="Leave empty to unassign.",
-)
-if assign_button_column.button("Assign", key="worklist_assign", disabled=not selected_ids):
-    with resources.session() as session:
-        changed = notes.assign_notes(session, selected_ids, assignee_name)
-    st.session_state[FLASH_KEY] = f"Assigned {changed} note(s) to {plain(assignee_name.strip() or 'nobody')}."
-    st.rerun()
+if user.is_admin:
+    draw_assignment(user, selected_ids)

@@ -16,6 +16,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -27,6 +28,24 @@ R = TypeVar("R")
 
 class DatabaseConfigError(ValueError):
     """The configured database URL cannot be used; the message says which setting to change."""
+
+
+class DatabaseUnavailableError(RuntimeError):
+    """The database refused a write (locked too long, disk full, read-only); none of the write was kept."""
+
+
+def unavailable_error(error: OperationalError) -> DatabaseUnavailableError | None:
+    """A message a coder can act on for the database failures that are not bugs; None for the others."""
+    reason = str(error.orig).lower()
+    if "locked" in reason or "busy" in reason:
+        what = f"busy: another writer held it for more than {SQLITE_BUSY_TIMEOUT_MS // 1000} s"
+    elif "full" in reason or "no space" in reason:
+        what = "full: its disk has no space left; an admin must free some"
+    elif "readonly" in reason or "read-only" in reason:
+        what = "read-only: the app may not write its file; an admin must fix the permissions"
+    else:
+        return None
+    return DatabaseUnavailableError(f"The database is {what}. Nothing of this change was saved; try again.")
 
 
 def make_engine(url: str) -> Engine:
@@ -82,6 +101,9 @@ def transactional(func: Callable[Concatenate[Session, P], R]) -> Callable[Concat
         try:
             result = func(session, *args, **kwargs)
             session.commit()
+        except OperationalError as e:
+            session.rollback()
+            raise (unavailable_error(e) or e) from e
         except BaseException:
             session.rollback()
             raise

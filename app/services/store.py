@@ -61,6 +61,14 @@ class ModelVersion(Base):
     threshold: Mapped[float] = mapped_column(Float)
     info: Mapped[dict] = mapped_column(JSON)  # Coder.info(): metrics, config, created_at
     registered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    # Retraining (app.services.model_registry): which version the app serves, and where each came from.
+    status: Mapped[str] = mapped_column(String(20), default="retired", server_default="retired", index=True)
+    parent_id: Mapped[int | None] = mapped_column(Integer)  # the version it was fine-tuned from
+    job_id: Mapped[int | None] = mapped_column(Integer)  # the retraining job that made it
+    evaluation: Mapped[dict | None] = mapped_column(JSON)  # before/after figures of its job
+    promoted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    promoted_by: Mapped[str | None] = mapped_column(String(200))
+    replaced_id: Mapped[int | None] = mapped_column(Integer)  # the version it replaced: a rollback returns there
 
 
 class Note(Base):
@@ -152,3 +160,98 @@ class Submission(Base):
     revision: Mapped[int] = mapped_column(Integer)
     coder: Mapped[str] = mapped_column(String(200))
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class User(Base):
+    """An account: only an argon2 hash of the password is stored (app.services.accounts)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))  # auth.Role value
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class SignInAttempt(Base):
+    """Every sign-in try, known user or not: the lock-out counts the failures since the last success."""
+
+    __tablename__ = "sign_in_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(200), index=True)
+    succeeded: Mapped[bool]
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class AuditEvent(Base):
+    """Who viewed or changed what, when. Append-only: the database's triggers refuse UPDATE and DELETE."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, index=True)
+    username: Mapped[str] = mapped_column(String(200), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(50), index=True)  # audit.AuditAction value
+    target: Mapped[str] = mapped_column(String(500))  # e.g. "note 12", "user bob", "export csv"
+    detail: Mapped[dict | None] = mapped_column(JSON)
+
+
+class Draft(Base):
+    """Unsaved input (a pasted note, a half-typed search) kept when an idle session is signed out."""
+
+    __tablename__ = "drafts"
+    __table_args__ = (UniqueConstraint("username", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(100))  # the widget key the text came from
+    content: Mapped[str] = mapped_column(Text)
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class ModelStatus(StrEnum):
+    CANDIDATE = "candidate"  # made by a retraining job, waiting for an admin's decision
+    ACTIVE = "active"  # the one the app serves
+    RETIRED = "retired"  # served once, or only registered
+    DISCARDED = "discarded"  # a candidate the admin turned down
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class RetrainJob(Base):
+    """A fine-tune of the served model on the coders' corrections, run by `python -m app.worker`.
+
+    The worker writes progress and a heartbeat in short transactions; a job whose heartbeat stops is
+    marked failed by whoever looks next (app.services.jobs.fail_stale_jobs)."""
+
+    __tablename__ = "retrain_jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), default=JobStatus.QUEUED, index=True)
+    created_by: Mapped[str] = mapped_column(String(200))  # username; no foreign key, accounts may go
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    params: Mapped[dict] = mapped_column(JSON, default=dict)  # fine-tune settings chosen by the admin
+    base_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    worker: Mapped[str | None] = mapped_column(String(200))  # host:pid of the worker that claimed it
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    # {"phase", "epoch", "epochs", "step", "steps", "fraction", "notes", ...}: the latest state
+    progress: Mapped[dict] = mapped_column(JSON, default=dict)
+    # [{"epoch", "step", "loss"} per step; {"epoch", "dev_p@5", ...} per epoch]: the loss curve
+    history: Mapped[list] = mapped_column(JSON, default=list)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    base_version: Mapped[ModelVersion] = relationship(lazy="joined", foreign_keys=[base_version_id])

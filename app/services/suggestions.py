@@ -13,7 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.services.auth import CurrentUser, Role, require_role
 from app.services.db import transactional
+from app.services.notes import get_note
 from app.services.store import ModelVersion, Note, Suggestion, SuggestionRun
 
 if TYPE_CHECKING:
@@ -22,7 +24,8 @@ if TYPE_CHECKING:
 
 @transactional
 def register_model_version(session: Session, info: dict, model_dir: str) -> ModelVersion:
-    """The row for the model described by `Coder.info()`, added the first time this version is seen."""
+    """The row for the model described by `Coder.info()`, added the first time this version is seen.
+    Called by the app when it loads a model, not on anyone's behalf."""
     existing = session.scalar(select(ModelVersion).where(ModelVersion.version == info["version"]))
     if existing is not None:
         return existing
@@ -42,11 +45,18 @@ def register_model_version(session: Session, info: dict, model_dir: str) -> Mode
     return model_version
 
 
-def list_model_versions(session: Session) -> list[ModelVersion]:
+def list_model_versions(session: Session, user: CurrentUser) -> list[ModelVersion]:
+    require_role(user, Role.CODER)
     return list(session.scalars(select(ModelVersion).order_by(ModelVersion.registered_at.desc())))
 
 
-def latest_run(session: Session, note_id: int) -> SuggestionRun | None:
+def latest_run(session: Session, user: CurrentUser, note_id: int) -> SuggestionRun | None:
+    get_note(session, user, note_id)
+    return stored_latest_run(session, note_id)
+
+
+def stored_latest_run(session: Session, note_id: int) -> SuggestionRun | None:
+    """The note's newest run, for services that have checked the user already."""
     return session.scalar(
         select(SuggestionRun)
         .where(SuggestionRun.note_id == note_id)
@@ -56,10 +66,11 @@ def latest_run(session: Session, note_id: int) -> SuggestionRun | None:
 
 
 def suggest_for_note(
-    session: Session, note: Note, coder: Coder, model_version_id: int, top_k: int = 15
+    session: Session, user: CurrentUser, note: Note, coder: Coder, model_version_id: int, top_k: int = 15
 ) -> SuggestionRun:
     """The run of a model version (`ModelVersion.id`, the one `coder` was loaded from) on the note:
     computed and stored the first time, read back afterwards."""
+    get_note(session, user, note.id)
     existing = _run_of(session, note.id, model_version_id)
     if existing is not None:
         return existing

@@ -32,7 +32,7 @@ CLUSTERS_FILE = "comorbidity_clusters.json"
 
 @dataclass
 class SynthConfig:
-    """Size and shape of a synthetic corpus; `SynthConfig.named('tiny'|'demo'|'bench')` gives presets."""
+    """Size and shape of a synthetic corpus; `SynthConfig.named('tiny'|'small'|'demo'|'bench')` gives presets."""
 
     n_notes: int = 4000
     n_labels: int = 1000  # size of the label space: frequent inpatient codes, then a rare tail
@@ -75,6 +75,10 @@ _PRESETS: dict[str, dict] = {
                  codes_per_note_sd=2.0, words_mean=120, words_sd=30, distractor_rate=1.0,
                  discharge_summary_rate=0.0),
     "demo": dict(n_notes=4000, n_labels=1000, words_mean=350, words_sd=100),
+    # The quick data-efficiency benchmark: shorter notes, and a heavier tail so that a third of the
+    # codes have at most 5 training notes (the "rare" bucket needs enough codes to average over).
+    "small": dict(n_notes=2500, n_labels=1000, words_mean=220, words_sd=60, tail_share=0.25,
+                  tail_zipf_exponent=0.8),
     # MIMIC-sized: a flatter, heavier tail so that few of the 8,000 labels go unseen in training.
     "bench": dict(n_notes=50_000, n_labels=8000, words_mean=1700, words_sd=450, discharge_summary_rate=0.8,
                   tail_share=0.2, tail_zipf_exponent=0.8),

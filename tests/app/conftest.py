@@ -1,5 +1,7 @@
 """Fixtures for the app's tests: a tiny real model trained once per session through the CLI, and a fresh
-database per test (a SQLite file; also PostgreSQL when PLANT_CODER_TEST_PG_URL is set).
+database per test, as a SQLite file and as a schema in PostgreSQL: the server named by
+PLANT_CODER_TEST_PG_URL, or else a throw-away cluster started for the test session (skipped, with the
+reason, where PostgreSQL is not installed; `make test` installs it).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from app.services.suggestions import register_model_version
 from plant_core.coder import Coder
 from plant_core.corpus.records import Note as CorpusNote
 from plant_core.corpus.records import iter_jsonl
+from tests.app.postgres_cluster import PostgresUnavailableError, running_cluster
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PG_URL_ENV = "PLANT_CODER_TEST_PG_URL"
@@ -90,17 +93,26 @@ def test_notes(corpus_dir: Path) -> list[CorpusNote]:
     return list(iter_jsonl(corpus_dir / "test.jsonl"))
 
 
-def _backends() -> list[str]:
-    return ["sqlite", "postgresql"] if os.environ.get(PG_URL_ENV) else ["sqlite"]
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """The PostgreSQL test database: PLANT_CODER_TEST_PG_URL, or a cluster started for this session."""
+    if os.environ.get(PG_URL_ENV):
+        yield os.environ[PG_URL_ENV]
+        return
+    try:
+        with running_cluster() as url:
+            yield url
+    except PostgresUnavailableError as e:
+        pytest.skip(f"no PostgreSQL for the storage tests: {e}")
 
 
-@pytest.fixture(params=_backends())
+@pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A URL to an empty database: a new SQLite file, or a new schema of the PostgreSQL test database."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'var' / 'plant_coder.db'}"
         return
-    base = make_url(os.environ[PG_URL_ENV])
+    base = make_url(request.getfixturevalue("postgres_url"))
     schema = f"plant_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base)
     with admin.begin() as connection:

@@ -1,5 +1,6 @@
 """End to end: `streamlit run app/main.py` on a free local port, driven by Debian's Chromium through
-Playwright: paste, suggest, open evidence, accept, reject, add by search, submit, reload, export.
+Playwright: sign in, paste, suggest, open evidence, accept, reject, add by search, submit, reload (which
+asks to sign in again and comes back to the note), export.
 
 Screenshots of each step are left in the test's tmp folder.
 """
@@ -13,9 +14,10 @@ from fhir.resources.R4B.bundle import Bundle
 
 from app.launcher import CHROMIUM_ARGS, CHROMIUM_PATH, running_app
 from app.services import decisions, exporters
-from app.services.db import make_engine, open_session
+from app.services.db import make_engine, migrate, open_session
 from app.services.store import Action, NoteStatus
 from plant_core.corpus.records import iter_jsonl
+from tests.app.people import ADMIN, PASSWORD, make_accounts
 
 CHROMIUM = Path(CHROMIUM_PATH)
 WAIT_MS = 60_000
@@ -33,6 +35,11 @@ pytestmark = [
 @pytest.fixture
 def app_url(tmp_path, model_dir):
     db_url = f"sqlite:///{tmp_path / 'var' / 'plant_coder.db'}"
+    engine = make_engine(db_url)
+    migrate(engine)
+    with open_session(engine) as session:
+        make_accounts(session, "alice")
+    engine.dispose()
     env = {
         "PLANT_CODER_DB_URL": db_url,
         "PLANT_CODER_MODEL_DIR": str(model_dir),
@@ -64,6 +71,12 @@ def code_option(page, code: str):
     return keyed_button(page, f"focus-{code}")
 
 
+def sign_in(page, username: str = "alice", password: str = PASSWORD) -> None:
+    page.get_by_role("textbox", name="Username").fill(username)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
 def settle(page) -> None:
     """Waits for Streamlit to finish the rerun a click started (a click during a rerun can be merged
     into it, as a quick coder's would)."""
@@ -75,7 +88,7 @@ def newest_decisions(db_url: str) -> dict:
     engine = make_engine(db_url)
     try:
         with open_session(engine) as session:
-            return {code: d.action for code, d in decisions.latest_decisions(session, 1, 1).items()}
+            return {code: d.action for code, d in decisions.latest_decisions(session, ADMIN, 1, 1).items()}
     finally:
         engine.dispose()
 
@@ -92,6 +105,9 @@ def test_coder_reviews_submits_reloads_and_exports_a_note(app_url, page, tmp_pat
     shots = tmp_path / "screenshots"
     shots.mkdir()
     page.goto(url)
+    sign_in(page, password="not the password")
+    page.get_by_text("Wrong username or password").wait_for()
+    sign_in(page)
     page.get_by_role("button", name="Suggest codes").wait_for()
 
     note = page.get_by_role("textbox", name="Note")
@@ -102,7 +118,7 @@ def test_coder_reviews_submits_reloads_and_exports_a_note(app_url, page, tmp_pat
     page.screenshot(path=shots / "1-suggestions.png", full_page=True)
     engine = make_engine(db_url)
     with open_session(engine) as session:
-        run = decisions.review_state(session, 1).run
+        run = decisions.review_state(session, ADMIN, 1).run
         suggested = [s.code for s in run.suggestions]
     engine.dispose()
     assert page.evaluate("window.pwned") is None
@@ -149,7 +165,8 @@ def test_coder_reviews_submits_reloads_and_exports_a_note(app_url, page, tmp_pat
     page.get_by_text("Submitted. Press").wait_for()
     page.screenshot(path=shots / "5-submitted.png", full_page=True)
 
-    page.reload()
+    page.reload()  # a new browser session: signed out, the note's id still in the URL
+    sign_in(page)
     page.get_by_text("Revision 1 is submitted").wait_for()
     settle(page)
     page.screenshot(path=shots / "6-reloaded.png", full_page=True)
@@ -186,5 +203,5 @@ def test_coder_reviews_submits_reloads_and_exports_a_note(app_url, page, tmp_pat
 
     engine = make_engine(db_url)
     with open_session(engine) as session:
-        assert decisions.review_state(session, 1).note.status == NoteStatus.SUBMITTED
+        assert decisions.review_state(session, ADMIN, 1).note.status == NoteStatus.SUBMITTED
     engine.dispose()

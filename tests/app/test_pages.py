@@ -7,7 +7,9 @@ import csv
 import html
 import io
 import json
+import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -17,11 +19,14 @@ from streamlit.testing.v1 import AppTest
 
 from app.markdown_text import plain
 from app.review_session import FOCUS_KEY, NOTE_KEY
-from app.services import decisions, exporters, notes, suggestions
+from app.services import accounts, decisions, exporters, notes, suggestions
+from app.services.auth import Role
 from app.services.db import make_engine, migrate, open_session
 from app.services.store import Action, Decision, Note, NoteStatus
+from app.signed_in import LAST_ACTIVITY_KEY, USERNAME_KEY
 from plant_core.corpus.loaders import load_corpus, write_caml
 from plant_core.corpus.records import iter_jsonl, write_jsonl
+from tests.app.people import ADMIN, as_coder, make_accounts
 
 MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
 # A code the tiny model cannot suggest (not among its labels), added by search as a missed code.
@@ -47,9 +52,26 @@ def db(db_url):
     engine.dispose()
 
 
-def start_app(coder_name="alice", query_params=None) -> AppTest:
-    at = AppTest.from_file(str(MAIN), default_timeout=RUN_TIMEOUT)
-    at.session_state["coder_name"] = coder_name
+def ensure_accounts(*usernames: str, role: Role = Role.CODER) -> None:
+    """Accounts in the app's database (PLANT_CODER_DB_URL), made where missing."""
+    engine = make_engine(os.environ["PLANT_CODER_DB_URL"])
+    migrate(engine)
+    with open_session(engine) as session:
+        missing = [u for u in usernames if accounts.signed_in_user(session, u) is None]
+        make_accounts(session, *missing, role=role)
+    engine.dispose()
+
+
+def signed_in_as(at: AppTest, username: str, role: Role = Role.CODER) -> AppTest:
+    """The session as it is after `username` signed in on the sign-in page (tested in test_accounts)."""
+    ensure_accounts(username, role=role)
+    at.session_state[USERNAME_KEY] = username
+    at.session_state[LAST_ACTIVITY_KEY] = time.time()
+    return at
+
+
+def start_app(username="alice", query_params=None, role: Role = Role.CODER) -> AppTest:
+    at = signed_in_as(AppTest.from_file(str(MAIN), default_timeout=RUN_TIMEOUT), username, role)
     for name, value in (query_params or {}).items():
         at.query_params[name] = value
     return at.run()
@@ -67,7 +89,7 @@ def paste_and_suggest(at: AppTest, text: str) -> AppTest:
 
 def open_state(db, at):
     with open_session(db) as session:
-        return decisions.review_state(session, at.session_state[NOTE_KEY])
+        return decisions.review_state(session, ADMIN, at.session_state[NOTE_KEY])
 
 
 def evidence_html(at: AppTest) -> str:
@@ -129,7 +151,7 @@ def test_suggest_accept_reject_add_by_search_and_submit(db, test_notes, shown):
     assert "rgba(30,136,229" in evidence_html(at)  # the coder's marked words
 
     with open_session(db) as session:
-        newest = decisions.latest_decisions(session, at.session_state[NOTE_KEY], 1)
+        newest = decisions.latest_decisions(session, ADMIN, at.session_state[NOTE_KEY], 1)
     assert newest[second].action == Action.ACCEPTED and newest[second].coder == "alice"
     assert newest[suggested[2]].action == Action.REJECTED
     assert newest[MISSED].action == Action.ADDED and newest[MISSED].evidence_spans[0][0] == 0
@@ -181,7 +203,7 @@ def test_submitted_note_is_revised_into_a_new_revision(db, test_notes):
     check(at.button(key="review_submit").click().run())
     first = code_list(at)[0]
 
-    at.session_state["coder_name"] = "bob"
+    signed_in_as(at, "bob")
     check(at.button(key="review_revise").click().run())
     focus_on(at, first)
     check(at.button(key="review_reject").click().run())
@@ -189,9 +211,11 @@ def test_submitted_note_is_revised_into_a_new_revision(db, test_notes):
 
     with open_session(db) as session:
         note_id = at.session_state[NOTE_KEY]
-        [record] = decisions.export_records(session, [note_id])
+        [record] = decisions.export_records(session, ADMIN, [note_id])
         assert record.revision == 2 and record.submitted_by == "bob" and first not in record.labels
-        revisions = [(d.revision, d.coder) for d in decisions.history(session, note_id) if d.code == first]
+        revisions = [
+            (d.revision, d.coder) for d in decisions.history(session, ADMIN, note_id) if d.code == first
+        ]
     assert revisions[0] == (1, "alice") and revisions[-1] == (2, "bob")
 
 
@@ -224,19 +248,19 @@ def test_an_empty_paste_asks_for_text(db):
     at = paste_and_suggest(start_app(), "   ")
     assert any("empty" in w.value for w in at.warning)
     with open_session(db) as session:
-        assert notes.list_notes(session) == []
+        assert notes.list_notes(session, ADMIN) == []
 
 
 def test_next_from_worklist_opens_the_next_note_with_suggestions(db, test_notes, shown):
     at = start_app("alice")
     with open_session(db) as session:
-        notes.import_notes(session, test_notes[:2], source="test.jsonl")
-        notes.assign_notes(session, [notes.find_note(session, test_notes[1].id).id], "alice")
+        notes.import_notes(session, ADMIN, test_notes[:2], source="test.jsonl")
+        notes.assign_notes(session, ADMIN, [notes.find_note(session, ADMIN, test_notes[1].id).id], "alice")
     check(at.button(key="review_next_note").click().run())
     with open_session(db) as session:
         opened = session.get(Note, at.session_state[NOTE_KEY])
         assert opened.external_id == test_notes[1].id  # the coder's own note first
-        assert suggestions.latest_run(session, opened.id) is not None
+        assert suggestions.latest_run(session, ADMIN, opened.id) is not None
     assert len(code_list(at)) == shown
     check(at.button(key="review_next_note").click().run())
     with open_session(db) as session:
@@ -246,23 +270,24 @@ def test_next_from_worklist_opens_the_next_note_with_suggestions(db, test_notes,
 def test_worklist_imports_filters_assigns_and_opens_a_note(db, tmp_path, test_notes):
     corpus = tmp_path / "incoming.jsonl"
     write_jsonl(test_notes[:4], corpus)
-    at = start_app("alice").switch_page("pages/worklist.py")
+    ensure_accounts("carol")
+    at = start_app("alice", role=Role.ADMIN).switch_page("pages/worklist.py")
     check(at.run())
     check(at.text_input(key="worklist_path").input(str(corpus)).run())
     check(at.button(key="worklist_import_path").click().run())
-    assert any("Imported 4 note(s)" in s.value for s in at.success)
+    assert any(plain("Imported 4 note(s)") in s.value for s in at.success)
     check(at.button(key="worklist_import_path").click().run())
-    assert any("4 were already in the worklist" in s.value for s in at.success)
+    assert any(plain("4 were already in the worklist") in s.value for s in at.success)
     assert list(at.dataframe[0].value["note"]) == [n.id for n in test_notes[:4]]
 
     check(at.text_input(key="worklist_text").input(test_notes[2].id).run())
     assert list(at.dataframe[0].value["note"]) == [test_notes[2].id]
     at.session_state["worklist_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     check(at.run())
-    check(at.text_input(key="worklist_assign_to").input("carol").run())
+    check(at.selectbox(key="worklist_assign_to").select("carol").run())
     check(at.button(key="worklist_assign").click().run())
     with open_session(db) as session:
-        assert notes.find_note(session, test_notes[2].id).assignee == "carol"
+        assert notes.find_note(session, ADMIN, test_notes[2].id).assignee == "carol"
 
     check(at.selectbox(key="worklist_assignee").select("carol").run())
     assert list(at.dataframe[0].value["assigned to"]) == ["carol"]
@@ -275,13 +300,13 @@ def test_worklist_imports_filters_assigns_and_opens_a_note(db, tmp_path, test_no
 
 def test_worklist_imports_an_uploaded_caml_file_and_reports_a_bad_one(db, tmp_path, test_notes):
     write_caml({"test": test_notes[:3]}, tmp_path)
-    at = check(start_app().switch_page("pages/worklist.py").run())
+    at = check(start_app(role=Role.ADMIN).switch_page("pages/worklist.py").run())
     caml = (tmp_path / "test_full.csv").read_bytes()
     check(at.file_uploader(key="worklist_upload").set_value(("test_full.csv", caml, "text/csv")).run())
     check(at.button(key="worklist_import_upload").click().run())
-    assert any(f"Imported 3 note(s) from {plain('test_full.csv')}" in s.value for s in at.success)
+    assert any(plain("Imported 3 note(s) from test_full.csv") in s.value for s in at.success)
     with open_session(db) as session:
-        stored = notes.find_note(session, test_notes[0].id)
+        stored = notes.find_note(session, ADMIN, test_notes[0].id)
         assert stored.text == test_notes[0].text and stored.imported_codes == test_notes[0].codes
 
     broken = b'{"id": "x"}\n'
@@ -291,21 +316,21 @@ def test_worklist_imports_an_uploaded_caml_file_and_reports_a_bad_one(db, tmp_pa
     check(at.button(key="worklist_import_upload").click().run())
     assert any("Nothing was imported" in e.value for e in at.error)
     with open_session(db) as session:
-        assert len(notes.list_notes(session)) == 3
+        assert len(notes.list_notes(session, ADMIN)) == 3
 
 
 def test_a_note_suggested_by_an_older_model_can_be_suggested_again(db, test_notes, coder, model_dir):
     with open_session(db) as session:
         older = suggestions.register_model_version(session, {**coder.info(), "version": "plant-older"}, "old")
-        note = notes.create_pasted_note(session, test_notes[3].text)
-        old_run = suggestions.suggest_for_note(session, note, coder, older.id, top_k=3)
+        note = notes.create_pasted_note(session, ADMIN, test_notes[3].text)
+        old_run = suggestions.suggest_for_note(session, ADMIN, note, coder, older.id, top_k=3)
         kept = old_run.suggestions[0].code
-        decisions.decide(session, note.id, kept, Action.ACCEPTED, "alice", 1)
+        decisions.decide(session, as_coder("alice"), note.id, kept, Action.ACCEPTED, 1)
     at = check(start_app(query_params={"note": str(note.id)}))
     assert any(plain("plant-older") in i.value for i in at.info)
     check(at.button(key="review_resuggest").click().run())
     with open_session(db) as session:
-        state = decisions.review_state(session, note.id)
+        state = decisions.review_state(session, ADMIN, note.id)
         assert state.run.model_version.version == coder.info()["version"]
         assert next(row for row in state.rows if row.code == kept).action == Action.ACCEPTED
     assert not [i for i in at.info if plain("plant-older") in i.value]
@@ -315,14 +340,14 @@ def _submit_two_notes(db, test_notes, coder, model_dir) -> None:
     with open_session(db) as session:
         version = suggestions.register_model_version(session, coder.info(), str(model_dir))
         for record in test_notes[:2]:
-            note = notes.create_pasted_note(session, record.text)
-            suggestions.suggest_for_note(session, note, coder, version.id, top_k=5)
-            decisions.decide_all(session, note.id, Action.ACCEPTED, "alice", 1, predicted=True)
-            decisions.decide_all(session, note.id, Action.REJECTED, "bob", 1, predicted=False)
-            decisions.add_code(session, note.id, MISSED, "carol", 1)
-            lock_version = decisions.review_state(session, note.id).note.lock_version
-            decisions.submit(session, note.id, "alice", lock_version)
-        notes.create_pasted_note(session, "An unsubmitted note.")
+            note = notes.create_pasted_note(session, ADMIN, record.text)
+            suggestions.suggest_for_note(session, ADMIN, note, coder, version.id, top_k=5)
+            decisions.decide_all(session, as_coder("alice"), note.id, Action.ACCEPTED, 1, predicted=True)
+            decisions.decide_all(session, as_coder("bob"), note.id, Action.REJECTED, 1, predicted=False)
+            decisions.add_code(session, as_coder("carol"), note.id, MISSED, 1)
+            lock_version = decisions.review_state(session, ADMIN, note.id).note.lock_version
+            decisions.submit(session, as_coder("alice"), note.id, lock_version)
+        notes.create_pasted_note(session, ADMIN, "An unsubmitted note.")
 
 
 def _export(at: AppTest, format_name: str, tmp_path: Path) -> Path:
@@ -334,9 +359,11 @@ def _export(at: AppTest, format_name: str, tmp_path: Path) -> Path:
 
 def test_export_page_saves_every_format_and_each_parses_back(db, tmp_path, test_notes, coder, model_dir):
     _submit_two_notes(db, test_notes, coder, model_dir)
-    at = check(start_app().switch_page("pages/export.py").run())
+    at = check(start_app(role=Role.ADMIN).switch_page("pages/export.py").run())
     with open_session(db) as session:
-        records = decisions.export_records(session, notes.filtered_note_ids(session, notes.NoteFilter()))
+        records = decisions.export_records(
+            session, ADMIN, notes.filtered_note_ids(session, ADMIN, notes.NoteFilter())
+        )
     expected = {record.external_id: record.labels for record in records}
     assert [m.value for m in at.metric] == ["2", str(sum(len(labels) for labels in expected.values()))]
     version = coder.info()["version"]
@@ -363,9 +390,10 @@ def test_export_page_saves_every_format_and_each_parses_back(db, tmp_path, test_
 def test_export_can_be_narrowed_by_a_filter(db, test_notes, coder, model_dir):
     _submit_two_notes(db, test_notes, coder, model_dir)
     with open_session(db) as session:
-        first = notes.find_note(session, notes.pasted_note_id(test_notes[0].text))
-        notes.assign_notes(session, [first.id], "dave")
-    at = check(start_app().switch_page("pages/export.py").run())
+        first = notes.find_note(session, ADMIN, notes.pasted_note_id(test_notes[0].text))
+        make_accounts(session, "dave")
+        notes.assign_notes(session, ADMIN, [first.id], "dave")
+    at = check(start_app(role=Role.ADMIN).switch_page("pages/export.py").run())
     assert at.metric[0].value == "2"
     check(at.radio(key="export_scope").set_value("Filtered").run())
     check(at.selectbox(key="export_assignee").select("dave").run())
@@ -379,7 +407,7 @@ def test_models_page_shows_the_model_in_use_and_its_evaluation(db, coder):
     assert at.metric[1].value == f"{info['threshold']:.3f}"
     assert set(at.dataframe[0].value["split"]) >= {"dev", "test"}
     with open_session(db) as session:
-        assert [v.version for v in suggestions.list_model_versions(session)] == [info["version"]]
+        assert [v.version for v in suggestions.list_model_versions(session, ADMIN)] == [info["version"]]
 
 
 def test_an_empty_worklist_is_seeded_from_the_demo_notes_on_start(db, monkeypatch, tmp_path, test_notes):
@@ -389,11 +417,11 @@ def test_an_empty_worklist_is_seeded_from_the_demo_notes_on_start(db, monkeypatc
     monkeypatch.setenv("PLANT_CODER_DEMO_NOTES", str(demo))
     check(start_app())
     with open_session(db) as session:
-        assert [row.external_id for row in notes.list_notes(session)] == [n.id for n in test_notes[:3]]
+        assert [row.external_id for row in notes.list_notes(session, ADMIN)] == [n.id for n in test_notes[:3]]
 
 
 def test_app_starts_on_an_empty_database_and_records_nothing_until_asked(db):
     check(start_app())
     with open_session(db) as session:
         assert session.scalars(select(Decision)).all() == []
-        assert notes.status_counts(session) == {"new": 0, "in progress": 0, "submitted": 0}
+        assert notes.status_counts(session, ADMIN) == {"new": 0, "in progress": 0, "submitted": 0}

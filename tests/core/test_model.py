@@ -110,3 +110,30 @@ def test_inattention_variants_and_lm_predicted_tokens_run():
         with torch.no_grad():
             logits = model.windowed(ids, mask)
         assert logits.shape == (1, LABELS) and torch.isfinite(logits).all()
+
+
+def test_token_contributions_add_up_to_the_logit():
+    # z_l = sum_t a_tl (w_l . h_t) + b_l: the attention-x-gradient explanation is an exact decomposition.
+    model = planted_model()
+    ids = note_with_evidence_for(label=3)
+    mask = torch.ones_like(ids, dtype=torch.bool)
+    labels = torch.tensor([1, 3])
+    with torch.no_grad():
+        windows = model.read_windows(ids, mask)
+        logits = model.window_logits(windows, labels)
+        contributions = model.window_contributions(windows, labels)
+    rebuilt = contributions.sum(dim=1) + model.attention.bias[labels]
+    torch.testing.assert_close(rebuilt, logits, rtol=1e-5, atol=1e-5)
+
+
+def test_without_the_learned_branch_only_planted_tokens_get_attention():
+    model = planted_model(learned_branch=False)
+    ids = note_with_evidence_for(label=2)
+    mask = torch.ones_like(ids, dtype=torch.bool)
+    with torch.no_grad():
+        weights, _ = model.attention_map(ids, mask, torch.tensor([2]))
+    attended = set(torch.nonzero(weights[0, :, 0]).flatten().tolist())
+    # planted_k=4 tokens of the planted branch and static_k=3 of the static one, all among the note's tokens;
+    # the two evidence tokens carry most of the mass.
+    assert {5, 17} <= attended and len(attended) <= 4 + 3
+    assert weights[0, [5, 17], 0].sum() > 0.5 * weights[0, :, 0].sum()

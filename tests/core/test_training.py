@@ -92,6 +92,19 @@ def test_attention_rows_are_scaled_to_one(tiny_plant_model):
     np.testing.assert_allclose(att.weights.max(axis=1), 1.0)
 
 
+def test_attention_times_gradient_keeps_the_tokens_that_raise_the_logit(tiny_plant_model):
+    coder = Coder.load(tiny_plant_model)
+    text = "Pt with HTN and T2DM, admitted for CHF exacerbation. Denies chest pain."
+    plain = coder.attention(text, coder.labels_[:3])
+    weighted = coder.attention(text, coder.labels_[:3], method="attention_x_gradient")
+    assert weighted.weights.shape == plain.weights.shape and (weighted.weights >= 0).all()
+    assert (weighted.weights.max(axis=1) <= 1.0 + 1e-6).all()
+    # A token nobody attends to adds nothing to any logit.
+    assert (weighted.weights[plain.weights == 0] == 0).all()
+    with pytest.raises(ValueError, match="method"):
+        coder.attention(text, coder.labels_[:1], method="saliency")
+
+
 def test_empty_note_is_refused_with_a_clear_message(tiny_plant_model):
     coder = Coder.load(tiny_plant_model)
     with pytest.raises(ValueError, match="empty"):
@@ -141,3 +154,31 @@ def test_a_cpu_run_is_reproducible_from_its_seed(tiny_corpus, tmp_path):
     assert a.keys() == b.keys()
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+
+
+def test_a_fraction_limits_the_coded_notes_but_not_the_text_the_lm_reads(tiny_corpus, tmp_path):
+    config = Config.named("tiny")
+    config.classifier.schedule = [("head", 1)]
+    all_notes = len(load_dataset(tiny_corpus)["train"])
+    train("lant", tiny_corpus, tmp_path / "all_text", config, fraction=0.25, seed=1)
+    data = next(r for r in read_log(tmp_path / "all_text") if r.get("stage") == "data")
+    assert data["train_notes"] == round(0.25 * all_notes) and data["text_notes"] == all_notes
+
+    config.lm.text = "subset"
+    train("lant", tiny_corpus, tmp_path / "subset_text", config, fraction=0.25, seed=1)
+    data = next(r for r in read_log(tmp_path / "subset_text") if r.get("stage") == "data")
+    assert data["text_notes"] == data["train_notes"] == round(0.25 * all_notes)
+    # A vocabulary built from fewer notes is smaller.
+    assert load_model(tmp_path / "subset_text").tokenizer.vocab_size < load_model(tmp_path / "all_text").tokenizer.vocab_size
+
+
+def test_a_small_training_set_is_read_several_times_per_epoch_to_reach_min_steps(tiny_corpus, tmp_path):
+    config = Config.named("tiny")
+    config.classifier.schedule = [("head", 1), ("all", 1)]
+    config.classifier.min_steps = 20
+    train("lant", tiny_corpus, tmp_path / "run", config, fraction=0.1, seed=0)
+    epochs = [r for r in read_log(tmp_path / "run") if r.get("stage_name") == "classifier"]
+    notes = next(r for r in read_log(tmp_path / "run") if r.get("stage") == "data")["train_notes"]
+    one_pass = -(-notes // config.classifier.batch_size)
+    assert one_pass * 2 < 20  # without repetition the run would make fewer than min_steps updates
+    assert sum(r["steps"] for r in epochs) >= 20 and all(r["steps"] % one_pass == 0 for r in epochs)
