@@ -1,7 +1,7 @@
 """Administration from the server's command line, on the database named by `PLANT_CODER_DB_URL`:
 
-    python -m app.admin create-user --username U --password P --role admin|coder
-    python -m app.admin set-password --username U --password P
+    python -m app.admin create-user --username U [--password P] --role admin|coder
+    python -m app.admin set-password --username U [--password P]
     python -m app.admin ensure-admin          # `make run`: the first admin, with a random password, once
     python -m app.admin backup --out FILE     # a consistent copy of the live SQLite database
     python -m app.admin import --path FILE [--format auto|jsonl|csv|caml|xcube|edin]
@@ -37,16 +37,23 @@ def _operator() -> CurrentUser:
     return CurrentUser(f"cli:{login}", Role.ADMIN)
 
 
+_PASSWORD_HELP = "the password; left out, it is asked for without echo (and stays out of the shell's history)"
+
+
+def _password(args: argparse.Namespace) -> str:
+    return args.password if args.password is not None else getpass.getpass(f"Password for {args.username}: ")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app.admin", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser("create-user", help="create an account")
     create.add_argument("--username", required=True)
-    create.add_argument("--password", required=True)
+    create.add_argument("--password", help=_PASSWORD_HELP)
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     password = commands.add_parser("set-password", help="set an account's password (lifts a lock-out)")
     password.add_argument("--username", required=True)
-    password.add_argument("--password", required=True)
+    password.add_argument("--password", help=_PASSWORD_HELP)
     commands.add_parser("ensure-admin", help="create the first admin if there is no account yet")
     backup = commands.add_parser("backup", help="copy the live SQLite database consistently")
     backup.add_argument("--out", required=True, type=Path, help="the new backup file")
@@ -66,10 +73,10 @@ def run(argv: list[str] | None = None) -> str:
         with open_session(engine) as session:
             operator = _operator()
             if args.command == "create-user":
-                accounts.create_user(session, operator, args.username, args.password, args.role)
+                accounts.create_user(session, operator, args.username, _password(args), args.role)
                 return f"Created {args.username} ({args.role})."
             if args.command == "set-password":
-                accounts.set_password(session, operator, args.username, args.password)
+                accounts.set_password(session, operator, args.username, _password(args))
                 return f"New password set for {args.username}."
             if args.command == "ensure-admin":
                 password = accounts.ensure_first_admin(session)

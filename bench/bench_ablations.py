@@ -53,6 +53,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS), metavar="NAME",
+                        help="a subset of the variants (default: all)")
     args = parser.parse_args()
     setting = SETTINGS[args.corpus]
     work = args.work or Path(__file__).parent / "out" / "data_efficiency" / args.corpus
@@ -85,7 +87,7 @@ def main() -> None:
         return result
 
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = [pool.submit(one, name, f) for f in args.fractions for name in VARIANTS]
+        futures = [pool.submit(one, name, f) for f in args.fractions for name in args.variants]
         rows = [future.result() for future in futures]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"corpus": setting.corpus, "seed": args.seed,

@@ -167,10 +167,6 @@ def _description(code: str) -> str:
 
 
 def _locked_note(session: Session, note_id: int) -> Note:
-    if session.get_bind().dialect.name == "sqlite":
-        # SQLite ignores FOR UPDATE; a write that changes nothing takes the database's write lock now, so
-        # a second coder's click on the same note waits for this one instead of failing at its end.
-        session.execute(update(Note.__table__).where(Note.id == note_id).values(id=Note.id))
     # populate_existing: the access check may have loaded the row already; the locked read must win.
     note = session.scalar(
         select(Note).where(Note.id == note_id).with_for_update().execution_options(populate_existing=True)
@@ -263,6 +259,22 @@ def add_code(
     return _append(session, note, code, action, user, suggestion, spans)
 
 
+def _lock_for_writing(session: Session, note: Note) -> None:
+    """On SQLite, which ignores FOR UPDATE: takes the database's write lock just before writing (a write
+    that changes nothing), then reads the note again and checks it may still change. A second coder's
+    click on the same note then waits for this one instead of failing at its end, and the lock is held
+    for the writes only, so a worker's progress writes are not starved."""
+    if session.get_bind().dialect.name != "sqlite":
+        return  # PostgreSQL: _open_note's SELECT ... FOR UPDATE holds the row already
+    revision = note.revision
+    session.execute(update(Note.__table__).where(Note.id == note.id).values(id=Note.id))
+    session.refresh(note)
+    if note.status == NoteStatus.SUBMITTED or note.revision != revision:
+        raise StaleNoteError(
+            f"Note {note.external_id} was submitted or revised elsewhere at this moment; reload the note."
+        )
+
+
 def _append(
     session: Session,
     note: Note,
@@ -272,6 +284,7 @@ def _append(
     suggestion: Suggestion | None,
     evidence_spans: list,
 ) -> Decision:
+    _lock_for_writing(session, note)
     decision = Decision(
         note_id=note.id,
         revision=note.revision,

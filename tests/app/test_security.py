@@ -12,6 +12,8 @@ import os
 import re
 import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 import tomllib
@@ -24,7 +26,7 @@ from streamlit import config as streamlit_config
 from streamlit.testing.v1 import AppTest
 
 from app.markdown_text import plain
-from app.services import accounts, decisions, export_files, exporters, imports, notes, suggestions
+from app.services import accounts, audit, decisions, export_files, exporters, imports, notes, suggestions
 from app.services.auth import PermissionDeniedError, Role
 from app.services.backup import BackupError, backup_sqlite
 from app.services.db import make_engine, migrate, open_session
@@ -415,3 +417,28 @@ def test_two_coders_clicking_on_the_same_note_at_once_lose_no_decision(engine, c
     with open_session(engine) as session:
         stored = [d.id for d in decisions.history(session, ADMIN, note_id)]
     assert sorted(acknowledged) == stored
+
+
+def test_the_backup_command_copies_the_live_database_and_is_audited(tmp_path):
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    with open_session(engine) as session:
+        make_accounts(session, "alice")
+    command = [sys.executable, "-m", "app.admin", "backup", "--out", str(tmp_path / "copy.db")]
+    environment = {**os.environ, "PLANT_CODER_DB_URL": url}
+    done = subprocess.run(
+        command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and "Backed up to" in done.stdout
+    copy = make_engine(f"sqlite:///{tmp_path / 'copy.db'}")
+    with open_session(copy) as session:
+        assert accounts.sign_in(session, "alice", PASSWORD).username == "alice"
+    copy.dispose()
+    again = subprocess.run(
+        command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=120
+    )
+    assert again.returncode == 2 and "exists already" in again.stderr
+    with open_session(engine) as session:
+        assert audit.events(session, ADMIN)[0].action == "backed up"
+    engine.dispose()
