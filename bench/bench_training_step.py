@@ -95,8 +95,8 @@ def main() -> None:
         rows.append(row)
         print(f"{name}: step {row['step_s_median']:.2f} s, {row['tokens_per_s']:,} tokens/s, "
               f"epoch ≈ {row['epoch_h_extrapolated']:.2f} h, peak RSS {row['peak_rss_mb']:,} MB", flush=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(rows, indent=1))
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(rows, indent=1))  # after each setting: the slowest comes last
     print(f"wrote {RESULTS}")
 
 

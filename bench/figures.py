@@ -69,8 +69,10 @@ def data_efficiency_figure() -> None:
 
 def frequency_buckets_figure() -> None:
     details = json.loads((RESULTS / "data_efficiency_details.json").read_text())
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["a tenth of the training notes", "all training notes"])
-    for col, fraction in enumerate((0.1, 1.0), start=1):
+    present = sorted({run["fraction"] for run in details["runs"]})
+    panels = [0.1 if 0.1 in present else present[0], present[-1]]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[f"{f:g} of the training notes" for f in panels])
+    for col, fraction in enumerate(panels, start=1):
         runs = [r for r in details["runs"] if r["fraction"] == fraction]
         for system in ("plant", "lant", "tfidf"):
             mine = [r for r in runs if r["system"] == system]
@@ -115,23 +117,22 @@ def latency_figure() -> None:
 
 def explanations_figure() -> None:
     results = json.loads((RESULTS / "explanations.json").read_text())
+    measures = (("top1_in_evidence", "top-1 token in gold evidence"),
+                ("top5_any_in_evidence", "any of top 5 in gold evidence"),
+                ("top1_in_distractor", "top-1 token on a negated / family / rule-out mention"))
     fig = go.Figure()
-    for method, pattern in (("attention", ""), ("attention_x_gradient", "/")):
-        for measure, label in (("top1_in_evidence", "top-1 token in gold evidence"),
-                               ("top5_any_in_evidence", "any of top 5 in gold evidence"),
-                               ("top1_in_distractor", "top-1 token on a negated / family / rule-out mention")):
-            x, y = [], []
+    for method, colour in (("attention", "#2e7d32"), ("attention_x_gradient", "#81c784")):
+        x, y = [], []
+        for measure, label in measures:
             for system in ("plant", "lant"):
-                mine = [r[method][measure] for r in results["rows"] if r["system"] == system]
                 x.append(f"{NAMES[system]}: {label}")
-                y.append(float(np.nanmean(mine)))
-            fig.add_trace(go.Bar(x=x, y=y, name=method.replace("_", " "), marker_pattern_shape=pattern,
-                                 legendgroup=method, showlegend=measure == "top1_in_evidence"))
+                y.append(float(np.nanmean([r[method][measure] for r in results["rows"] if r["system"] == system])))
+        fig.add_trace(go.Bar(x=x, y=y, name=method.replace("_x_", " × "), marker_color=colour))
     chance = np.nanmean([r["attention"]["chance_top1_in_evidence"] for r in results["rows"]])
     fig.add_hline(y=chance, line_dash="dot", annotation_text=f"chance that a random token is evidence ({chance:.2f})")
     fig.update_layout(barmode="group", yaxis_title="share of correctly predicted codes",
-                      title=f"Explanations against gold evidence ({results['corpus']} corpus, test split)")
-    save(fig, f"explanations_{results['corpus']}", width=1200, height=550)
+                      title=f"Explanations against gold evidence ({results['corpus']} corpus, test split, mean of seeds)")
+    save(fig, f"explanations_{results['corpus']}", width=1200, height=600)
 
 
 FIGURE_MAKERS = {

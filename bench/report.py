@@ -106,10 +106,12 @@ def explanations() -> str:
                         mean_std([r[method]["top5_share_in_evidence"] for r in rows]),
                         mean_std([r[method]["top1_in_distractor"] for r in rows]),
                         mean_std([r[method]["chance_top1_in_evidence"] for r in rows])])
-        out.append([NAMES[system], "distractor codes predicted", "", "", "", "",
-                    mean_std([r["distractor_code_predicted_rate"] for r in rows]), ""])
-    return table(["system", "explanation", "codes explained", "top-1 in evidence", "top-5: any in evidence",
-                  "top-5: share in evidence", "top-1 on a distractor", "chance (evidence share of tokens)"], out)
+    distractors = [[NAMES[system], f"{np.mean([r['distractor_codes'] for r in rows]):.0f}",
+                    mean_std([r["distractor_code_predicted_rate"] for r in rows])] for system, rows in grouped.items()]
+    return (table(["system", "explanation", "codes explained", "top-1 in evidence", "top-5: any in evidence",
+                   "top-5: share in evidence", "top-1 on a distractor", "chance (evidence share of tokens)"], out)
+            + "\n\n" + table(["system", "codes mentioned only as negated / family history / rule-out",
+                               "share of them predicted anyway"], distractors))
 
 
 def ablations() -> str:
@@ -150,7 +152,15 @@ def training_step() -> str:
 
 def lowshot() -> str:
     results = load("lowshot.json")
-    return "```json\n" + json.dumps(results, indent=1)[:6000] + "\n```"
+    out = []
+    for r in results["rows"]:
+        base, tuned = r["base"], r["finetuned"]
+        out.append([r["name"], r["corrected_notes"], r["targets_in_corrections"],
+                    *[f"{base['target codes'][m]:.3f} → {tuned['target codes'][m]:.3f}" for m in ("macro_f1", "micro_f1", "micro_auc")],
+                    *[f"{base['all codes'][m]:.3f} → {tuned['all codes'][m]:.3f}" for m in ("micro_f1", "macro_f1")],
+                    f"{r['wall_s']:.0f}"])
+    return table(["system", "corrected notes", "target codes among them", "targets macro-F1", "targets micro-F1",
+                  "targets micro-AUC", "all codes micro-F1", "all codes macro-F1", "fine-tune s"], out)
 
 
 REPORTS = {"data_efficiency": data_efficiency, "targets": targets, "buckets": buckets, "explanations": explanations,
