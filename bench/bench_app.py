@@ -190,7 +190,7 @@ def main() -> None:
         f"suggestions    median {figures['suggestions_s']:.2f} s (model alone {figures['model_only_s']:.2f} s)"
     )
     print(f"code switch    median {figures['code_switch_s'] * 1000:.0f} ms")
-    print(f"targets met: {result['met']}  -> {RESULTS.relative_to(ROOT)}")
+    print(f"targets met: {result['met']}  -> {RESULTS}")
 
 
 if __name__ == "__main__":
