@@ -54,6 +54,7 @@ def build_model_dir(out: Path, n_labels: int) -> Path:
     """A demo-sized PLANT model with `n_labels` real ICD-10-CM codes and random weights, saved as `train` saves."""
     import torch
 
+    from bench.random_planting import plant_at_random
     from plant_core import codes
     from plant_core.checkpoint import build_model, save_model
     from plant_core.config import Config
@@ -65,13 +66,7 @@ def build_model_dir(out: Path, n_labels: int) -> Path:
     tokenizer = Tokenizer.train((n.text for n in load_dataset(DATA)["train"]), config.vocab.vocab_size, config.vocab.min_frequency)
     vocab = tokenizer.vocab_size
     model = build_model(config, vocab, n_labels, "plant")
-    per_label = config.mi.top_k
-    nnz = n_labels * per_label
-    indptr = torch.linspace(0, nnz, vocab + 1).long()  # token-major CSR, tokens share the entries evenly
-    model.attention.plant(
-        torch.randn(vocab, config.l2r.factors) * 0.1, torch.zeros(vocab), torch.randn(n_labels, config.l2r.factors) * 0.1,
-        torch.zeros(n_labels), indptr, torch.randint(0, n_labels, (nnz,)), torch.rand(nnz),
-    )
+    plant_at_random(model, vocab, n_labels, config.l2r.factors, config.mi.top_k)
     billable = codes.billable_codes()[:n_labels]
     labels = [{"code": c, "description": codes.description(c), "train_count": 1} for c in billable]
     meta = {"system": "plant", "version": f"latency-{n_labels}", "config": config.to_dict(), "threshold": 0.5,

@@ -35,6 +35,7 @@ def measure(name: str, threads: int, repeats: int) -> dict:
     import torch
     import torch.nn.functional as F
 
+    from bench.random_planting import plant_at_random
     from plant_core.checkpoint import build_model
     from plant_core.config import Config
 
@@ -44,12 +45,7 @@ def measure(name: str, threads: int, repeats: int) -> dict:
     config.decoder.label_chunk = chunk
     torch.manual_seed(0)
     model = build_model(config, vocab, labels, "plant")
-    nnz = labels * config.mi.top_k
-    indptr = torch.linspace(0, nnz, vocab + 1).long()
-    model.attention.plant(
-        torch.randn(vocab, config.l2r.factors) * 0.1, torch.zeros(vocab), torch.randn(labels, config.l2r.factors) * 0.1,
-        torch.zeros(labels), indptr, torch.randint(0, labels, (nnz,)), torch.rand(nnz),
-    )
+    plant_at_random(model, vocab, labels, config.l2r.factors, config.mi.top_k)
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     ids = torch.randint(2, vocab, (batch, tokens))
